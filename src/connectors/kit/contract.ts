@@ -1,0 +1,131 @@
+/**
+ * The one contract every spoke type implements. The engine talks to spokes only through it and
+ * branches on `capabilities`, never on the spoke's type.
+ *
+ * Connectors are adapters with injected I/O: they get their settings and an environment (clock, and
+ * later an HTTP client and credentials) from their factory. They never touch the hub store or
+ * `process.env`. Mapping between the provider's format and the model is pure and lives beside them.
+ */
+import type { Card } from '../../model/card.js';
+import type { FieldPath } from '../../model/fields.js';
+
+export interface Capabilities {
+  /** Nothing may ever be written to this spoke (a directory, a GAL). */
+  readOnly: boolean;
+  /** `pull` with a cursor returns only what changed since it (else every pull is a full listing). */
+  incremental: boolean;
+  /**
+   * How a create can be made safe to repeat after a crash:
+   * - `client-id`: the item's id is derived from the marker, and a second create of the same marker
+   *   fails with `already_exists` instead of making a duplicate;
+   * - `none`: a repeated create makes a duplicate; recovery relies on `findByMarker`.
+   */
+  idempotentCreate: 'client-id' | 'none';
+  /** `findByMarker` finds items created with a marker (the crash-recovery lookup). */
+  markers: boolean;
+  /** `update` and `delete` honour `ifMatch` and fail with `conflict` when the item changed. */
+  conditionalWrites: boolean;
+  /** The field paths this spoke can store; the engine never sends or expects others. */
+  fields: 'all' | readonly FieldPath[];
+  /** How long a write may take to show up in `pull` results (Google People: minutes). */
+  visibilityLagMs: number;
+}
+
+/** One item as read from a spoke, already lifted into the model. */
+export interface RemoteItem {
+  /** The spoke's id for the item (a file name, an href, a resource name). Stable across edits. */
+  id: string;
+  /** Changes whenever the stored item changes; null when the spoke has none. */
+  etag: string | null;
+  card: Card;
+  /** The marker the hub stamped on the item when it created it, if any. */
+  marker?: string | null;
+  /** When the spoke says the item was last modified (ms since the epoch), if it says. */
+  modifiedAt?: number | null;
+}
+
+/** A per-item problem found while reading: reported by item and field, the rest of the pull goes on. */
+export interface ItemProblem {
+  id: string;
+  field?: string;
+  message: string;
+}
+
+export interface PullRequest {
+  /** The cursor the last complete pull returned, or null for a full listing. */
+  cursor: string | null;
+  /**
+   * The etag the hub last saw for an item, so a listing can skip reading items that did not change.
+   * Connectors report such items in `unchanged` without reading them.
+   */
+  knownEtag(id: string): string | undefined;
+}
+
+export interface PullPage {
+  /** Items that are new or changed (or whose etag the hub does not know). */
+  items: RemoteItem[];
+  /** Ids of items listed with the etag the hub knows: present and, by etag, unchanged. */
+  unchanged: string[];
+  /** Ids the spoke explicitly reports as deleted (incremental pulls only). */
+  deleted: string[];
+  problems: ItemProblem[];
+  /**
+   * True when the pull enumerates every item the spoke holds (so an item missing from it is a
+   * deletion candidate); false for an incremental pull.
+   */
+  complete: boolean;
+  /** On the last page only: the cursor to pass next time (null when the spoke has none). */
+  cursor?: string | null;
+}
+
+export interface WriteResult {
+  id: string;
+  etag: string | null;
+  /** The item as the spoke stored it, when the spoke echoes it (preferred for the merge base). */
+  echoed?: RemoteItem;
+}
+
+export interface Connector {
+  readonly capabilities: Capabilities;
+  /** A stable id of the account and collection behind the spoke; a change means "another address book". */
+  identity(): Promise<string>;
+  /**
+   * Reads what the spoke holds (or what changed since `cursor`). A cursor the spoke no longer
+   * accepts raises `ConnectorError('cursor_invalid')`; it is never silently turned into a full listing.
+   */
+  pull(req: PullRequest): AsyncIterable<PullPage>;
+  /** One item, or null when it does not exist. */
+  get(id: string): Promise<RemoteItem | null>;
+  /** Items carrying this marker (see `capabilities.markers`). */
+  findByMarker(marker: string): Promise<RemoteItem[]>;
+  /** Creates an item; `marker` is stamped on it (and is its id where `idempotentCreate` is `client-id`). */
+  create(card: Card, opts: { marker: string }): Promise<WriteResult>;
+  /**
+   * Replaces the item's content for the fields the spoke supports, keeping whatever the spoke holds
+   * that the model does not know. `changed` lists the paths that differ from the last synced state.
+   */
+  update(id: string, card: Card, opts: { ifMatch: string | null; changed: readonly FieldPath[] }): Promise<WriteResult>;
+  /** Deletes the item; an item that is already gone counts as deleted. */
+  delete(id: string, opts: { ifMatch: string | null }): Promise<void>;
+  /** Releases resources (connections, handles). */
+  close?(): Promise<void>;
+}
+
+/** What a factory needs besides the spoke's own settings. */
+export interface ConnectorEnv {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** The region phone numbers without a country code belong to (ISO 3166-1 alpha-2). */
+  defaultRegion: string;
+}
+
+export interface ConnectorFactory<Config = unknown> {
+  type: string;
+  /** Shown to people: "Local vCard folder". */
+  label: string;
+  /** Validates and normalises user-given settings; throws an Error naming the bad setting. */
+  parseConfig(raw: Record<string, unknown>): Config;
+  /** What this type can do, known before any connection is made (the UI and CLI use it). */
+  capabilities: Capabilities;
+  create(config: Config, env: ConnectorEnv): Connector;
+}
