@@ -29,6 +29,8 @@ export interface Capabilities {
   fields: 'all' | readonly FieldPath[];
   /** How long a write may take to show up in `pull` results (Google People: minutes). */
   visibilityLagMs: number;
+  /** How many calls may be in flight at once against this spoke (default 1: strictly sequential). */
+  maxConcurrency?: number;
 }
 
 /** One item as read from a spoke, already lifted into the model. */

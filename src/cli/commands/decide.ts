@@ -1,0 +1,131 @@
+import type { Command } from 'commander';
+import type { Card } from '../../model/card.js';
+import { cardSummary } from '../../model/card-fields.js';
+import { confirmHeld, rejectHeld, resolveConflict, restoreContact, undoRun } from '../../engine/run/decisions.js';
+import { getHub, listSpokes } from '../../store/hubs.js';
+import { json, plural, table, when } from '../format.js';
+import { CliError } from '../io.js';
+import type { CliEnv } from '../main.js';
+import { collect, withApp } from './shared.js';
+
+export function registerDecisionCommands(program: Command, env: CliEnv): void {
+  program
+    .command('held <hub>')
+    .description('deletions held by the mass-delete gate: list, confirm or reject them')
+    .option('--confirm <id>', 'apply this held deletion (repeatable)', collect)
+    .option('--confirm-all', 'apply every held deletion of the hub')
+    .option('--reject <id>', 'keep the contact: it is put back where it was deleted (repeatable)', collect)
+    .option('--reject-all', 'keep every held contact')
+    .option('--json', 'machine-readable output')
+    .action(async (hubName: string, opts: { confirm?: string[]; confirmAll?: boolean; reject?: string[]; rejectAll?: boolean; json?: boolean }, cmd: Command) => {
+      const acting = Boolean(opts.confirm || opts.confirmAll || opts.reject || opts.rejectAll);
+      if ((opts.confirm || opts.confirmAll) && (opts.reject || opts.rejectAll)) throw new CliError('Confirm and reject in separate commands.', 2);
+      await withApp(cmd, async (app) => {
+        const deps = { ...app.engine };
+        if (acting) {
+          const confirm = Boolean(opts.confirm || opts.confirmAll);
+          const which = opts.confirmAll || opts.rejectAll ? 'all' : ((confirm ? opts.confirm : opts.reject) ?? []);
+          const r = confirm ? await confirmHeld(deps, hubName, which) : await rejectHeld(deps, hubName, which);
+          if (opts.json) return env.io.out(json(r));
+          env.io.out(
+            confirm
+              ? `Confirmed ${plural(r.decided, 'held deletion')}. The other spokes follow on the next sync: hubsync sync "${hubName}"`
+              : `Kept ${plural(r.decided, 'contact')}. They are put back on the next sync: hubsync sync "${hubName}"`,
+          );
+          return;
+        }
+        const db = app.store.db;
+        const hub = await getHub(db, hubName);
+        const spokes = new Map((await listSpokes(db, hub.id)).map((s) => [s.id, s.name]));
+        const rows = await db
+          .selectFrom('held_deletes')
+          .leftJoin('entities', 'entities.id', 'held_deletes.entity_id')
+          .select(['held_deletes.id', 'held_deletes.spoke_id', 'held_deletes.entity_id', 'held_deletes.remote_id', 'held_deletes.direction', 'held_deletes.reason', 'held_deletes.created_at', 'entities.card'])
+          .where('held_deletes.hub_id', '=', hub.id)
+          .where('held_deletes.status', '=', 'held')
+          .orderBy('held_deletes.id')
+          .execute();
+        const out = rows.map((r) => ({
+          id: r.id,
+          spoke: spokes.get(r.spoke_id) ?? r.spoke_id,
+          direction: r.direction,
+          reason: r.reason,
+          contact: r.entity_id,
+          item: r.remote_id,
+          label: r.card ? cardSummary(JSON.parse(r.card) as Card) : '',
+          heldAt: r.created_at,
+        }));
+        if (opts.json) return env.io.out(json(out));
+        if (out.length === 0) return env.io.out(`No held deletions in hub "${hub.name}".`);
+        env.io.out(
+          table(
+            ['ID', 'SPOKE', 'WHAT', 'CONTACT', 'HELD SINCE'],
+            out.map((r) => [r.id, r.spoke, r.direction === 'inbound' ? `deleted there (${r.reason})` : `hub would delete (${r.reason})`, r.label, when(r.heldAt)]),
+          ),
+        );
+        env.io.out(`Apply them with --confirm ID (or --confirm-all); keep the contacts with --reject ID (or --reject-all).`);
+      });
+    });
+
+  program
+    .command('conflicts <hub>')
+    .description('values that lost a conflict (kept here, never dropped): list them, or pick the other value')
+    .option('--all', 'include resolved conflicts')
+    .option('--keep-lost <id>', 'use the value that lost instead (it is sent to every spoke)')
+    .option('--resolve <id>', 'accept the value that won')
+    .option('--json', 'machine-readable output')
+    .action(async (hubName: string, opts: { all?: boolean; keepLost?: string; resolve?: string; json?: boolean }, cmd: Command) => {
+      await withApp(cmd, async (app) => {
+        if (opts.keepLost || opts.resolve) {
+          const id = (opts.keepLost ?? opts.resolve) as string;
+          await resolveConflict(app.engine, hubName, id, opts.keepLost ? 'lost' : 'kept');
+          return env.io.out(opts.keepLost ? `Conflict ${id}: the other value is used now; it reaches the spokes on the next sync.` : `Conflict ${id} resolved.`);
+        }
+        const db = app.store.db;
+        const hub = await getHub(db, hubName);
+        const names = new Map((await listSpokes(db, hub.id)).map((s) => [s.id, s.name]));
+        const origin = (o: string) => names.get(o) ?? o;
+        let q = db.selectFrom('conflicts').leftJoin('entities', 'entities.id', 'conflicts.entity_id').select(['conflicts.id', 'conflicts.entity_id', 'conflicts.path', 'conflicts.kept', 'conflicts.lost', 'conflicts.kept_origin', 'conflicts.lost_origin', 'conflicts.at', 'conflicts.status', 'conflicts.run_id', 'entities.card']).where('conflicts.hub_id', '=', hub.id);
+        if (!opts.all) q = q.where('conflicts.status', '=', 'open');
+        const rows = await q.orderBy('conflicts.id').execute();
+        const out = rows.map((r) => ({
+          id: r.id,
+          contact: r.entity_id,
+          label: r.card ? cardSummary(JSON.parse(r.card) as Card) : '',
+          field: r.path,
+          kept: JSON.parse(r.kept) as unknown,
+          keptFrom: origin(r.kept_origin),
+          lost: JSON.parse(r.lost) as unknown,
+          lostFrom: origin(r.lost_origin),
+          at: r.at,
+          run: r.run_id,
+          status: r.status,
+        }));
+        if (opts.json) return env.io.out(json(out));
+        if (out.length === 0) return env.io.out(`No open conflicts in hub "${hub.name}".`);
+        const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
+        env.io.out(table(['ID', 'CONTACT', 'FIELD', 'KEPT', 'FROM', 'LOST', 'FROM'], out.map((r) => [r.id, r.label, r.field, show(r.kept), r.keptFrom, show(r.lost), r.lostFrom])));
+      });
+    });
+
+  program
+    .command('restore <hub> <contact>')
+    .description('bring a deleted contact back (ids: hubsync contacts HUB --deleted)')
+    .action(async (hubName: string, contact: string, _opts: unknown, cmd: Command) => {
+      await withApp(cmd, async (app) => {
+        await restoreContact(app.engine, hubName, contact);
+        env.io.out(`Restored contact ${contact}. It is put back on the spokes on the next sync: hubsync sync "${hubName}"`);
+      });
+    });
+
+  program
+    .command('undo <hub>')
+    .description('undo a whole sync run: every contact it changed goes back to how it was')
+    .requiredOption('--run <id>', 'the run (hubsync history HUB --runs)')
+    .action(async (hubName: string, opts: { run: string }, cmd: Command) => {
+      await withApp(cmd, async (app) => {
+        const r = await undoRun(app.engine, hubName, opts.run);
+        env.io.out(`Undid run ${opts.run}: ${plural(r.contacts, 'contact')} put back (as run ${r.runId}). The spokes follow on the next sync: hubsync sync "${hubName}"`);
+      });
+    });
+}

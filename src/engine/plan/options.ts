@@ -1,0 +1,48 @@
+/**
+ * Per-spoke sync options, as the seed's wizard shows them, and what they allow.
+ */
+import { z } from 'zod';
+import type { Capabilities } from '../../connectors/kit/contract.js';
+import { parseCondition, type Condition } from './conditions.js';
+
+export const spokeOptionsSchema = z.object({
+  /**
+   * "Allow Hub to create and sync items in this spoke". Off by default: until it is ticked the
+   * spoke only feeds the hub, and nothing is written to it (the seed's step 9).
+   */
+  allowCreate: z.boolean().default(false),
+  /** `to-hub`: the spoke only ever feeds the hub, whatever the other options say. */
+  direction: z.enum(['two-way', 'to-hub']).default('two-way'),
+  /** The hub may update contacts it shares with this spoke (when writes are allowed at all). */
+  allowUpdate: z.boolean().default(true),
+  /** The hub may delete contacts in this spoke (when writes are allowed at all). */
+  allowDelete: z.boolean().default(true),
+  /** Conditions a contact must meet to be sent to this spoke (all of them). Source strings. */
+  conditions: z.array(z.string()).default([]),
+  /** Region for phone numbers written without a country code (ISO 3166-1 alpha-2). */
+  defaultRegion: z.string().regex(/^[A-Z]{2}$/).default('US'),
+});
+
+export type SpokeOptions = z.infer<typeof spokeOptionsSchema>;
+
+export function defaultSpokeOptions(): SpokeOptions {
+  return spokeOptionsSchema.parse({});
+}
+
+export interface WritePolicy {
+  create: boolean;
+  update: boolean;
+  delete: boolean;
+  conditions: Condition[];
+}
+
+/** What the hub may do to a spoke, from its options and its connector's capabilities. */
+export function writePolicy(opts: SpokeOptions, caps: Capabilities): WritePolicy {
+  const writes = !caps.readOnly && opts.direction === 'two-way' && opts.allowCreate;
+  return {
+    create: writes,
+    update: writes && opts.allowUpdate,
+    delete: writes && opts.allowDelete,
+    conditions: opts.conditions.map(parseCondition),
+  };
+}

@@ -1,0 +1,41 @@
+/**
+ * What one sync run carries: the store handle (a transaction for a dry run), the clock, ids, the
+ * run's id and the hub. Everything with I/O that the engine uses comes in through here.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { Schema } from '../../store/schema.js';
+import type { HubClock } from '../hlc.js';
+import type { IdGen } from '../ids.js';
+
+export type Db = Kysely<Schema> | Transaction<Schema>;
+
+export interface ProgressEvent {
+  spoke: string;
+  phase: 'pull' | 'push' | 'verify';
+  done: number;
+  /** When known. */
+  total?: number;
+}
+
+export interface RunContext {
+  db: Db;
+  /** Runs `fn` atomically: in its own transaction, or inside the dry run's enclosing one. */
+  tx<T>(fn: (db: Db) => Promise<T>): Promise<T>;
+  clock: HubClock;
+  ids: IdGen;
+  hubId: string;
+  runId: string;
+  dryRun: boolean;
+  progress(ev: ProgressEvent): void;
+}
+
+export function jsonOf<T>(text: string): T {
+  return JSON.parse(text) as T;
+}
+
+/** Splits a list into chunks (SQL parameter limits, memory bounds). */
+export function chunks<T>(xs: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
+}

@@ -1,0 +1,171 @@
+/**
+ * Reading and writing hub contacts, with their identity keys and the audit journal. Every change
+ * of a contact goes through `saveEntity`, which journals it — so any change can be traced to a run
+ * and a spoke, a deleted contact restored, and a run undone.
+ */
+import type { Card } from '../../model/card.js';
+import { fieldsToCard } from '../../model/card-fields.js';
+import { currentFields, type HubState } from '../plan/hub-state.js';
+import { identityKeys } from '../plan/match.js';
+import { chunks, jsonOf, type Db, type RunContext } from './context.js';
+
+export interface Tombstone {
+  at: number;
+  /** The spoke the deletion came from, or `hub` (a person, an undo). */
+  origin: string;
+  evidence: 'explicit' | 'verified-missing' | 'person' | 'undo';
+  runId: string;
+  /** A person confirmed it (after a mass-delete hold): it may pass the outbound gate. */
+  confirmed: boolean;
+}
+
+export interface EntityRow {
+  id: string;
+  uid: string;
+  state: HubState;
+  card: Card;
+  deleted: boolean;
+  tombstone: Tombstone | null;
+  version: number;
+}
+
+type Row = { id: string; state: string; card: string; deleted: number; tombstone: string | null; version: number };
+
+function fromRow(r: Row): EntityRow {
+  const card = jsonOf<Card>(r.card);
+  return {
+    id: r.id,
+    uid: card.uid,
+    state: jsonOf<HubState>(r.state),
+    card,
+    deleted: r.deleted === 1,
+    tombstone: r.tombstone ? jsonOf<Tombstone>(r.tombstone) : null,
+    version: r.version,
+  };
+}
+
+export async function loadEntities(db: Db, hubId: string, ids: readonly string[]): Promise<Map<string, EntityRow>> {
+  const out = new Map<string, EntityRow>();
+  for (const part of chunks([...new Set(ids)], 500)) {
+    if (part.length === 0) continue;
+    const rows = await db
+      .selectFrom('entities')
+      .select(['id', 'state', 'card', 'deleted', 'tombstone', 'version'])
+      .where('hub_id', '=', hubId)
+      .where('id', 'in', part)
+      .execute();
+    for (const r of rows) out.set(r.id, fromRow(r));
+  }
+  return out;
+}
+
+export async function loadEntity(db: Db, hubId: string, id: string): Promise<EntityRow | undefined> {
+  return (await loadEntities(db, hubId, [id])).get(id);
+}
+
+export type JournalAction = 'create' | 'update' | 'delete' | 'restore';
+
+export interface EntityWrite {
+  id: string;
+  uid: string;
+  state: HubState;
+  deleted: boolean;
+  tombstone: Tombstone | null;
+  /** The row as it was, or undefined for a new contact. */
+  before: EntityRow | undefined;
+  action: JournalAction;
+  /** The spoke the change came from; null for the hub itself. */
+  spokeId: string | null;
+}
+
+/**
+ * Writes contacts, their identity keys and journal rows. Each write gets a fresh hub version, so
+ * every spoke sees it as a change to consider. Call inside a transaction.
+ */
+export async function saveEntities(ctx: RunContext, db: Db, writes: readonly EntityWrite[]): Promise<EntityRow[]> {
+  const now = ctx.clock.nowMs();
+  const saved: EntityRow[] = [];
+  const newRows = [];
+  const journal = [];
+  const keyRows: { hub_id: string; key: string; entity_id: string }[] = [];
+  const touched: string[] = [];
+  for (const w of writes) {
+    const version = ctx.clock.tick();
+    const fields = currentFields(w.state);
+    const card = fieldsToCard(fields, w.uid);
+    const row = {
+      id: w.id,
+      hub_id: ctx.hubId,
+      state: JSON.stringify(w.state),
+      card: JSON.stringify(card),
+      deleted: w.deleted ? 1 : 0,
+      tombstone: w.tombstone ? JSON.stringify(w.tombstone) : null,
+      version,
+      updated_at: now,
+    };
+    if (w.before) {
+      await db
+        .updateTable('entities')
+        .set({ state: row.state, card: row.card, deleted: row.deleted, tombstone: row.tombstone, version, updated_at: now })
+        .where('id', '=', w.id)
+        .execute();
+      touched.push(w.id);
+    } else {
+      newRows.push({ ...row, created_at: now });
+    }
+    if (!w.deleted) for (const key of identityKeys(fields, w.uid)) keyRows.push({ hub_id: ctx.hubId, key, entity_id: w.id });
+    journal.push({
+      id: ctx.ids(),
+      hub_id: ctx.hubId,
+      run_id: ctx.runId,
+      spoke_id: w.spokeId,
+      entity_id: w.id,
+      action: w.action,
+      before: w.before ? JSON.stringify(w.before.state) : null,
+      after: JSON.stringify(w.state),
+      at: now,
+    });
+    saved.push({ id: w.id, uid: w.uid, state: w.state, card, deleted: w.deleted, tombstone: w.tombstone, version });
+  }
+  for (const part of chunks(newRows, 200)) await db.insertInto('entities').values(part).execute();
+  for (const part of chunks(touched, 500)) await db.deleteFrom('entity_keys').where('entity_id', 'in', part).execute();
+  for (const part of chunks(keyRows, 300)) await db.insertInto('entity_keys').values(part).execute();
+  for (const part of chunks(journal, 200)) await db.insertInto('journal').values(part).execute();
+  return saved;
+}
+
+/** How many hub contacts hold each key (a key held by several is weak evidence for matching). */
+export async function keyOwnerCounts(db: Db, hubId: string, keys: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const part of chunks([...new Set(keys)], 500)) {
+    if (part.length === 0) continue;
+    const rows = await db
+      .selectFrom('entity_keys')
+      .select(['key', 'entity_id'])
+      .where('hub_id', '=', hubId)
+      .where('key', 'in', part)
+      .execute();
+    for (const r of rows) out.set(r.key, (out.get(r.key) ?? 0) + 1);
+  }
+  return out;
+}
+
+/** Hub contacts holding any of the keys, with the keys they hold. */
+export async function entitiesByKeys(db: Db, hubId: string, keys: readonly string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const part of chunks([...new Set(keys)], 500)) {
+    if (part.length === 0) continue;
+    const rows = await db
+      .selectFrom('entity_keys')
+      .select(['key', 'entity_id'])
+      .where('hub_id', '=', hubId)
+      .where('key', 'in', part)
+      .execute();
+    for (const r of rows) {
+      const list = out.get(r.entity_id);
+      if (list) list.push(r.key);
+      else out.set(r.entity_id, [r.key]);
+    }
+  }
+  return out;
+}

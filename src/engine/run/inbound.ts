@@ -1,0 +1,488 @@
+/**
+ * The inbound half of a run for one spoke: read what the spoke holds (or what changed), bring its
+ * edits, new contacts and deletions into the hub, and advance the merge bases (sync-design.md §B3).
+ *
+ * Pages are applied as they arrive, each in one transaction, so memory grows with the changes and
+ * not with the address book. The cursor is saved only after the last page: a crash mid-pull re-reads
+ * from the old cursor, and re-applying a page is a no-op (I6). Deletions are decided only at the end,
+ * once the whole listing is known, and pass through the mass-delete gate.
+ */
+import { isConnectorError } from '../../connectors/kit/errors.js';
+import type { PullPage, RemoteItem } from '../../connectors/kit/contract.js';
+import { cardToFields } from '../../model/card-fields.js';
+import { hashFields, restrictFields, type Fields } from '../../model/fields.js';
+import { inboundGate } from '../plan/gates.js';
+import { currentFields, stateFromFields } from '../plan/hub-state.js';
+import { applyChanges, changesFromEmpty, diffFields } from '../plan/merge.js';
+import { identityKeys, matchItems, nameKeyOfFields, type MatchSubject } from '../plan/match.js';
+import type { Db, RunContext } from './context.js';
+import {
+  entitiesByKeys,
+  keyOwnerCounts,
+  loadEntities,
+  saveEntities,
+  type EntityRow,
+  type EntityWrite,
+  type Tombstone,
+} from './entities.js';
+import { deleteLink, insertLinks, linkedEntityIds, loadLinksByEntity, loadLinkIndex, recordConflicts, type LinkRow } from './links.js';
+import { addProblem } from './report.js';
+import type { LinkIndexEntry, SpokeRuntime } from './spoke-runtime.js';
+
+interface Observed {
+  item: RemoteItem;
+  fields: Fields;
+  hash: string;
+}
+
+export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () => Promise<void>): Promise<void> {
+  const { spoke, conn, report } = rt;
+  const links = await loadLinkIndex(ctx.db, spoke.id);
+  const seen = new Set<string>();
+  const explicitDeleted = new Set<string>();
+  let complete = false;
+  let nextCursor: string | null = null;
+  let listed = 0;
+
+  const consume = async (cursor: string | null): Promise<void> => {
+    for await (const page of conn.pull({ cursor, knownEtag: (id) => links.get(id)?.etag ?? undefined })) {
+      await consumePage(page);
+      await renew();
+    }
+  };
+  const consumePage = async (page: PullPage): Promise<void> => {
+    for (const id of page.unchanged) seen.add(id);
+    for (const it of page.items) seen.add(it.id);
+    for (const id of page.deleted) explicitDeleted.add(id);
+    listed += page.unchanged.length + page.items.length;
+    report.pulled.items += page.items.length;
+    report.pulled.unchanged += page.unchanged.length;
+    for (const p of page.problems) addProblem(report, { item: p.id, ...(p.field ? { field: p.field } : {}), message: p.message });
+    if (page.complete) complete = true;
+    if (page.cursor !== undefined) nextCursor = page.cursor;
+    await applyItems(ctx, rt, links, page.items);
+    ctx.progress({ spoke: spoke.name, phase: 'pull', done: listed });
+  };
+
+  try {
+    await consume(spoke.cursor);
+  } catch (e) {
+    if (!(isConnectorError(e, 'cursor_invalid') && spoke.cursor !== null)) throw e;
+    // The spoke no longer accepts our cursor (Google's EXPIRED_SYNC_TOKEN, Graph's 410): list
+    // everything again. Existing links are matched by remote id, so this makes no duplicate, and
+    // missing items still need the gate and a verification before anything is deleted.
+    seen.clear();
+    listed = 0;
+    complete = false;
+    await consume(null);
+  }
+  report.pulled.fullListing = complete;
+
+  await applyDeletions(ctx, rt, links, { seen, explicitDeleted, complete, listed });
+
+  await ctx.tx(async (db) => {
+    await db
+      .updateTable('spokes')
+      .set({ cursor: nextCursor })
+      .where('id', '=', spoke.id)
+      .execute();
+  });
+}
+
+function observe(rt: SpokeRuntime, item: RemoteItem): Observed {
+  const fields = restrictFields(cardToFields(item.card, { defaultRegion: rt.region }), rt.paths);
+  return { item, fields, hash: hashFields(fields) };
+}
+
+async function applyItems(
+  ctx: RunContext,
+  rt: SpokeRuntime,
+  links: Map<string, LinkIndexEntry>,
+  items: readonly RemoteItem[],
+): Promise<void> {
+  const edits: Observed[] = [];
+  const news: Observed[] = [];
+  const sameContent: Observed[] = [];
+  for (const item of items) {
+    let ob: Observed;
+    try {
+      ob = observe(rt, item);
+    } catch (e) {
+      addProblem(rt.report, { item: item.id, message: `could not be read into the hub: ${(e as Error).message}` });
+      continue;
+    }
+    const l = links.get(item.id);
+    if (!l) news.push(ob);
+    else if (l.baseHash === ob.hash) {
+      if (l.etag !== item.etag || l.state === 'held') sameContent.push(ob);
+    } else edits.push(ob);
+  }
+  if (edits.length + news.length + sameContent.length === 0) return;
+
+  await ctx.tx(async (db) => {
+    if (sameContent.length > 0) await touchLinks(ctx, db, rt, links, sameContent);
+    if (edits.length > 0) await applyEdits(ctx, db, rt, links, edits);
+    if (news.length > 0) await applyNews(ctx, db, rt, links, news);
+  });
+}
+
+/** Content unchanged (a new etag, vdirsyncer's "bogus etag change"), or an item back after a held delete. */
+async function touchLinks(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<string, LinkIndexEntry>, obs: Observed[]) {
+  for (const ob of obs) {
+    const l = links.get(ob.item.id);
+    if (!l) continue;
+    await db
+      .updateTable('links')
+      .set({ etag: ob.item.etag, state: 'active', observed_at: ctx.clock.nowMs() })
+      .where('spoke_id', '=', rt.spoke.id)
+      .where('entity_id', '=', l.entityId)
+      .execute();
+    if (l.state === 'held') {
+      await db
+        .updateTable('held_deletes')
+        .set({ status: 'cancelled', decided_at: ctx.clock.nowMs() })
+        .where('spoke_id', '=', rt.spoke.id)
+        .where('entity_id', '=', l.entityId)
+        .where('status', '=', 'held')
+        .execute();
+    }
+    links.set(ob.item.id, { ...l, etag: ob.item.etag, state: 'active' });
+  }
+}
+
+async function applyEdits(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<string, LinkIndexEntry>, obs: Observed[]) {
+  const ids = obs.map((o) => (links.get(o.item.id) as LinkIndexEntry).entityId);
+  const entities = await loadEntities(db, ctx.hubId, ids);
+  const bases = await loadLinksByEntity(db, rt.spoke.id, ids);
+  const writes: EntityWrite[] = [];
+  const newLinks: { ob: Observed; entity: EntityRow; link: LinkRow; inSync: boolean }[] = [];
+  for (const ob of obs) {
+    const entityId = (links.get(ob.item.id) as LinkIndexEntry).entityId;
+    const entity = entities.get(entityId);
+    const link = bases.get(entityId);
+    if (!entity || !link) continue;
+    const changes = diffFields(link.base, ob.fields, rt.paths);
+    const at = ctx.clock.editTag(ob.item.modifiedAt, link.observedAt);
+    const hv = ctx.clock.tick();
+    const res = applyChanges(entity.state, changes, { at, origin: rt.spoke.id, hv, seen: link.baseVersion });
+    if (res.conflicts.length > 0) {
+      await recordConflicts(ctx, db, entityId, res.conflicts);
+      rt.report.inbound.conflicts += res.conflicts.length;
+    }
+    if (entity.deleted) {
+      // Edited on this spoke after the hub deleted it elsewhere: the edit wins (§B5), the contact
+      // comes back, and the other spokes get it again.
+      writes.push({ ...entityWrite(entity, res.state, 'restore', rt.spoke.id), deleted: false, tombstone: null });
+      rt.report.inbound.restored += 1;
+    } else if (res.changed) {
+      writes.push(entityWrite(entity, res.state, 'update', rt.spoke.id));
+      rt.report.inbound.updated += 1;
+    }
+    const projected = restrictFields(currentFields(res.state), rt.paths);
+    newLinks.push({ ob, entity, link, inSync: hashFields(projected) === ob.hash });
+  }
+  const saved = new Map((await saveEntities(ctx, db, writes)).map((e) => [e.id, e]));
+  for (const { ob, entity, link, inSync } of newLinks) {
+    const version = saved.get(entity.id)?.version ?? entity.version;
+    await db
+      .updateTable('links')
+      .set({
+        etag: ob.item.etag,
+        base: JSON.stringify(ob.fields),
+        base_hash: ob.hash,
+        // The spoke has seen every hub value only when it now holds exactly the hub's projection.
+        base_version: inSync ? version : link.baseVersion,
+        state: 'active',
+        observed_at: ctx.clock.nowMs(),
+      })
+      .where('spoke_id', '=', rt.spoke.id)
+      .where('entity_id', '=', entity.id)
+      .execute();
+    links.set(ob.item.id, { entityId: entity.id, etag: ob.item.etag, baseHash: ob.hash, state: 'active' });
+  }
+}
+
+/** Merges one item re-read from the spoke (after a refused conditional write) into the hub. */
+export async function applyEditsFromSpoke(ctx: RunContext, db: Db, rt: SpokeRuntime, link: LinkRow, item: RemoteItem): Promise<void> {
+  const links = new Map<string, LinkIndexEntry>([
+    [item.id, { entityId: link.entityId, etag: link.etag, baseHash: link.baseHash, state: link.state }],
+  ]);
+  const ob = observe(rt, item);
+  if (ob.hash === link.baseHash) await touchLinks(ctx, db, rt, links, [ob]);
+  else await applyEdits(ctx, db, rt, links, [ob]);
+}
+
+function entityWrite(e: EntityRow, state: EntityRow['state'], action: EntityWrite['action'], spokeId: string | null): EntityWrite {
+  return { id: e.id, uid: e.uid, state, deleted: e.deleted, tombstone: e.tombstone, before: e, action, spokeId };
+}
+
+async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<string, LinkIndexEntry>, obs: Observed[]) {
+  const spokeId = rt.spoke.id;
+  const byId = new Map(obs.map((o) => [o.item.id, o]));
+
+  // Items this hub created earlier (a crash lost the link): re-adopt by marker, never duplicate.
+  const markerIds = obs.map((o) => o.item.marker).filter((m): m is string => !!m);
+  const markerEntities = await loadEntities(db, ctx.hubId, markerIds);
+  const alreadyLinked = await linkedEntityIds(db, spokeId, markerIds);
+  const adopt = new Map<string, string>();
+  const adopted = new Set<string>();
+  const ghosts = new Set<string>();
+  for (const o of obs) {
+    const m = o.item.marker;
+    if (!m || !markerEntities.has(m)) continue;
+    if (alreadyLinked.has(m) || adopted.has(m)) {
+      // A second item carrying the marker of a contact this spoke already holds: a ghost left by a
+      // create that was retried after its response was lost. Never imported as a new contact.
+      ghosts.add(o.item.id);
+      rt.ghosts.push({ item: o.item, entityId: m, hash: o.hash });
+      continue;
+    }
+    adopt.set(o.item.id, m);
+    adopted.add(m);
+  }
+
+  // First-sync matching for the rest.
+  const subjects: MatchSubject[] = [];
+  for (const o of obs) {
+    if (adopt.has(o.item.id) || ghosts.has(o.item.id)) continue;
+    subjects.push({ id: o.item.id, keys: identityKeys(o.fields, o.item.card.uid || null), name: nameKeyOfFields(o.fields) });
+  }
+  const allKeys = subjects.flatMap((s) => s.keys);
+  const holders = await entitiesByKeys(db, ctx.hubId, allKeys);
+  const linkedHere = await linkedEntityIds(db, spokeId, [...holders.keys()]);
+  const candidateIds = [...holders.keys()].filter((id) => !linkedHere.has(id));
+  const candidateRows = await loadEntities(db, ctx.hubId, candidateIds);
+  const candidates: MatchSubject[] = [];
+  for (const id of candidateIds) {
+    const e = candidateRows.get(id);
+    if (!e || e.deleted) continue;
+    candidates.push({ id, keys: holders.get(id) ?? [], name: nameKeyOfFields(currentFields(e.state)) });
+  }
+  const owners = await keyOwnerCounts(db, ctx.hubId, allKeys);
+  const outcome = matchItems(subjects, candidates, owners);
+
+  const targets = new Map<string, string>([...adopt, ...outcome.links]);
+  const targetRows = new Map([...markerEntities, ...candidateRows]);
+  const writes: EntityWrite[] = [];
+  const pendingLinks: { ob: Observed; entityId: string; inSyncWith: Fields; preVersion: number }[] = [];
+  for (const [remoteId, entityId] of [...targets].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const ob = byId.get(remoteId) as Observed;
+    const entity = targetRows.get(entityId);
+    if (!entity) continue;
+    const hv = ctx.clock.tick();
+    const at = ctx.clock.editTag(ob.item.modifiedAt, 0);
+    const res = applyChanges(entity.state, changesFromEmpty(ob.fields, rt.paths), {
+      at,
+      origin: spokeId,
+      hv,
+      seen: -1,
+      firstLink: true,
+    });
+    if (res.conflicts.length > 0) {
+      await recordConflicts(ctx, db, entityId, res.conflicts);
+      rt.report.inbound.conflicts += res.conflicts.length;
+    }
+    if (entity.deleted) {
+      writes.push({ ...entityWrite(entity, res.state, 'restore', spokeId), deleted: false, tombstone: null });
+      rt.report.inbound.restored += 1;
+    } else if (res.changed) {
+      writes.push(entityWrite(entity, res.state, 'update', spokeId));
+    }
+    rt.report.inbound.linked += 1;
+    pendingLinks.push({ ob, entityId, inSyncWith: restrictFields(currentFields(res.state), rt.paths), preVersion: entity.version });
+  }
+
+  for (const ob of obs) {
+    if (targets.has(ob.item.id) || ghosts.has(ob.item.id)) continue;
+    const id = ctx.ids();
+    const hv = ctx.clock.tick();
+    const at = ctx.clock.editTag(ob.item.modifiedAt, 0);
+    const state = stateFromFields(ob.fields, { at, o: spokeId, hv });
+    writes.push({
+      id,
+      uid: ob.item.card.uid || `urn:uuid:${id}`,
+      state,
+      deleted: false,
+      tombstone: null,
+      before: undefined,
+      action: 'create',
+      spokeId,
+    });
+    rt.report.inbound.created += 1;
+    pendingLinks.push({ ob, entityId: id, inSyncWith: ob.fields, preVersion: -1 });
+    const review = outcome.reviews.get(ob.item.id);
+    if (review) {
+      await db
+        .insertInto('reviews')
+        .values({
+          id: ctx.ids(),
+          hub_id: ctx.hubId,
+          spoke_id: spokeId,
+          remote_id: ob.item.id,
+          entity_id: id,
+          candidates: JSON.stringify(review),
+          reason: 'possible-duplicate',
+          status: 'open',
+          created_at: ctx.clock.nowMs(),
+        })
+        .execute();
+      rt.report.inbound.reviews += 1;
+    }
+  }
+
+  const saved = new Map((await saveEntities(ctx, db, writes)).map((e) => [e.id, e]));
+  const rows: LinkRow[] = [];
+  for (const p of pendingLinks) {
+    const version = saved.get(p.entityId)?.version ?? p.preVersion;
+    const inSync = hashFields(p.inSyncWith) === p.ob.hash;
+    rows.push({
+      spokeId,
+      entityId: p.entityId,
+      remoteId: p.ob.item.id,
+      etag: p.ob.item.etag,
+      base: p.ob.fields,
+      baseHash: p.ob.hash,
+      baseVersion: inSync ? version : p.preVersion,
+      state: 'active',
+      observedAt: ctx.clock.nowMs(),
+    });
+    links.set(p.ob.item.id, { entityId: p.entityId, etag: p.ob.item.etag, baseHash: p.ob.hash, state: 'active' });
+  }
+  await insertLinks(db, rows);
+}
+
+async function applyDeletions(
+  ctx: RunContext,
+  rt: SpokeRuntime,
+  links: Map<string, LinkIndexEntry>,
+  p: { seen: Set<string>; explicitDeleted: Set<string>; complete: boolean; listed: number },
+): Promise<void> {
+  const { spoke, report, conn } = rt;
+  const candidates: { remoteId: string; entityId: string; evidence: Tombstone['evidence'] }[] = [];
+  for (const [remoteId, l] of links) {
+    if (l.state !== 'active') continue;
+    if (p.explicitDeleted.has(remoteId)) candidates.push({ remoteId, entityId: l.entityId, evidence: 'explicit' });
+    else if (p.complete && !p.seen.has(remoteId)) candidates.push({ remoteId, entityId: l.entityId, evidence: 'verified-missing' });
+  }
+  if (candidates.length === 0) return;
+
+  // Links of contacts the hub already deleted are just the echo of our own deletion.
+  const entities = await loadEntities(ctx.db, ctx.hubId, candidates.map((c) => c.entityId));
+  const echoes = candidates.filter((c) => entities.get(c.entityId)?.deleted !== false);
+  const real = candidates.filter((c) => entities.get(c.entityId)?.deleted === false);
+  if (echoes.length > 0) {
+    await ctx.tx(async (db) => {
+      for (const c of echoes) await deleteLink(db, spoke.id, c.entityId);
+    });
+    for (const c of echoes) links.delete(c.remoteId);
+  }
+  if (real.length === 0) return;
+
+  let linked = 0;
+  for (const l of links.values()) if (l.state === 'active') linked += 1;
+  const verdict = inboundGate({ deletes: real.length, linked, listedNone: p.complete && p.listed === 0 });
+  if (verdict.hold) {
+    await holdInbound(ctx, rt, real, verdict.reason);
+    return;
+  }
+
+  // A listing can be silently short (a pagination bug, a throttled response): an item missing from
+  // it is deleted only once a direct read confirms it is gone.
+  const confirmed: typeof real = [];
+  let checked = 0;
+  for (const c of real) {
+    if (c.evidence === 'verified-missing') {
+      const still = await conn.get(c.remoteId);
+      ctx.progress({ spoke: spoke.name, phase: 'verify', done: ++checked, total: real.length });
+      if (still) {
+        addProblem(report, { item: c.remoteId, message: 'was missing from the listing but is still there; not deleted' });
+        continue;
+      }
+    }
+    confirmed.push(c);
+  }
+  await ctx.tx(async (db) => {
+    await applySpokeDeletes(ctx, db, rt, confirmed, false);
+  });
+  for (const c of confirmed) links.delete(c.remoteId);
+}
+
+async function holdInbound(
+  ctx: RunContext,
+  rt: SpokeRuntime,
+  items: { remoteId: string; entityId: string }[],
+  reason: string,
+): Promise<void> {
+  await ctx.tx(async (db) => {
+    for (const c of items) {
+      await db
+        .updateTable('links')
+        .set({ state: 'held' })
+        .where('spoke_id', '=', rt.spoke.id)
+        .where('entity_id', '=', c.entityId)
+        .execute();
+      await db
+        .insertInto('held_deletes')
+        .values({
+          id: ctx.ids(),
+          hub_id: ctx.hubId,
+          spoke_id: rt.spoke.id,
+          entity_id: c.entityId,
+          remote_id: c.remoteId,
+          direction: 'inbound',
+          reason,
+          run_id: ctx.runId,
+          created_at: ctx.clock.nowMs(),
+          status: 'held',
+          decided_at: null,
+        })
+        .execute();
+    }
+  });
+  rt.report.inbound.held += items.length;
+}
+
+/**
+ * Deletions a spoke made, applied to the hub. If the hub holds changes the spoke never saw, the
+ * edit wins (§B5): the contact stays, unlinked from this spoke (and is offered to it again);
+ * otherwise it becomes a tombstone that keeps its last content.
+ */
+export async function applySpokeDeletes(
+  ctx: RunContext,
+  db: Db,
+  rt: Pick<SpokeRuntime, 'spoke' | 'paths' | 'report'>,
+  items: readonly { remoteId: string; entityId: string; evidence: Tombstone['evidence'] }[],
+  confirmedByPerson: boolean,
+): Promise<void> {
+  const entities = await loadEntities(db, ctx.hubId, items.map((i) => i.entityId));
+  const bases = await loadLinksByEntity(db, rt.spoke.id, items.map((i) => i.entityId));
+  const writes: EntityWrite[] = [];
+  for (const it of items) {
+    const e = entities.get(it.entityId);
+    const link = bases.get(it.entityId);
+    await deleteLink(db, rt.spoke.id, it.entityId);
+    if (!e || e.deleted || !link) continue;
+    const hubView = hashFields(restrictFields(currentFields(e.state), rt.paths));
+    if (hubView !== link.baseHash) {
+      await recordConflicts(ctx, db, e.id, [
+        {
+          path: '*',
+          kept: 'edited',
+          lost: 'deleted',
+          keptOrigin: 'hub',
+          lostOrigin: rt.spoke.id,
+        },
+      ]);
+      rt.report.inbound.conflicts += 1;
+      continue;
+    }
+    writes.push({
+      ...entityWrite(e, e.state, 'delete', rt.spoke.id),
+      deleted: true,
+      tombstone: { at: ctx.clock.nowMs(), origin: rt.spoke.id, evidence: it.evidence, runId: ctx.runId, confirmed: confirmedByPerson },
+    });
+    rt.report.inbound.deleted += 1;
+  }
+  // saveEntities also drops a deleted contact's identity keys: it is no longer a match candidate.
+  await saveEntities(ctx, db, writes);
+}

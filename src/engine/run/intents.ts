@@ -1,0 +1,82 @@
+/**
+ * Recovery of writes a previous run started but did not finish recording (a crash, a lost
+ * response), before anything else happens on the spoke (sync-design.md §B7).
+ *
+ * State of an intent:  sent ──(response recorded)──▶ removed
+ *                        │ (transient error / crash)
+ *                        ▼
+ *                    uncertain ──(found by marker)──▶ adopted, removed
+ *                        │ (not found, safe to retry)
+ *                        ▼
+ *                      failed  = "look at this contact again": the next push re-plans it from
+ *                                the hub and the merge base, and removes the intent.
+ */
+import { cardToFields } from '../../model/card-fields.js';
+import { hashFields, restrictFields, type Fields } from '../../model/fields.js';
+import type { RunContext } from './context.js';
+import { loadLinksByEntity, upsertLink } from './links.js';
+import { addProblem } from './report.js';
+import type { SpokeRuntime } from './spoke-runtime.js';
+
+export async function recoverIntents(ctx: RunContext, rt: SpokeRuntime): Promise<void> {
+  const { spoke, conn, caps } = rt;
+  const open = await ctx.db
+    .selectFrom('intents')
+    .selectAll()
+    .where('spoke_id', '=', spoke.id)
+    .where('state', 'in', ['sent', 'uncertain'])
+    .orderBy('id')
+    .execute();
+  for (const it of open) {
+    const markFailed = () => ctx.tx((db) => db.updateTable('intents').set({ state: 'failed' }).where('id', '=', it.id).execute());
+    if (it.op !== 'create') {
+      // The pull that follows shows whether the update or delete happened; the push re-plans it.
+      await markFailed();
+      continue;
+    }
+    const payload = JSON.parse(it.payload) as { version: number; fields: Fields };
+    const found = caps.markers ? [...(await conn.findByMarker(it.entity_id))].sort((a, b) => (a.id < b.id ? -1 : 1)) : [];
+    if (found.length === 0) {
+      const age = ctx.clock.nowMs() - it.created_at;
+      // Where a create is not idempotent and writes show up late (Google People: minutes), a
+      // create we cannot see yet may still exist: wait rather than risk a duplicate.
+      if (caps.idempotentCreate === 'none' && age < caps.visibilityLagMs) {
+        await ctx.tx((db) => db.updateTable('intents').set({ state: 'uncertain' }).where('id', '=', it.id).execute());
+      } else {
+        await markFailed();
+      }
+      continue;
+    }
+    const linked = (await loadLinksByEntity(ctx.db, spoke.id, [it.entity_id])).get(it.entity_id);
+    const keep = (linked && found.find((f) => f.id === linked.remoteId)) || (found[0] as (typeof found)[number]);
+    const sentHash = hashFields(payload.fields);
+    await ctx.tx(async (db) => {
+      if (!linked) {
+        const base = restrictFields(cardToFields(keep.card, { defaultRegion: rt.region }), rt.paths);
+        await upsertLink(db, {
+          spokeId: spoke.id,
+          entityId: it.entity_id,
+          remoteId: keep.id,
+          etag: keep.etag,
+          base,
+          baseHash: hashFields(base),
+          // It holds what we sent at that version; if a person changed it since, the pull sees it.
+          baseVersion: hashFields(base) === sentHash ? payload.version : -1,
+          state: 'active',
+          observedAt: ctx.clock.nowMs(),
+        });
+      }
+      await db.deleteFrom('intents').where('id', '=', it.id).execute();
+    });
+    for (const ghost of found) {
+      if (ghost.id === keep.id) continue;
+      const ghostHash = hashFields(restrictFields(cardToFields(ghost.card, { defaultRegion: rt.region }), rt.paths));
+      if (ghostHash === sentHash && rt.policy.delete) {
+        await conn.delete(ghost.id, { ifMatch: ghost.etag });
+        addProblem(rt.report, { item: ghost.id, message: 'duplicate left by an interrupted create; removed' });
+      } else {
+        addProblem(rt.report, { item: ghost.id, message: `possible duplicate of ${keep.id} left by an interrupted create; not removed because it was edited` });
+      }
+    }
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * Links between hub contacts and spoke items, each with its merge base: the fields the spoke held
+ * when it was last reconciled with the hub (I2: always a state the spoke really held).
+ */
+import type { Fields } from '../../model/fields.js';
+import type { Conflict } from '../plan/merge.js';
+import { chunks, jsonOf, type Db, type RunContext } from './context.js';
+import type { LinkIndexEntry } from './spoke-runtime.js';
+
+export interface LinkRow {
+  spokeId: string;
+  entityId: string;
+  remoteId: string;
+  etag: string | null;
+  base: Fields;
+  baseHash: string;
+  baseVersion: number;
+  state: 'active' | 'held';
+  observedAt: number;
+}
+
+export async function loadLinkIndex(db: Db, spokeId: string): Promise<Map<string, LinkIndexEntry>> {
+  const rows = await db
+    .selectFrom('links')
+    .select(['remote_id', 'entity_id', 'etag', 'base_hash', 'state'])
+    .where('spoke_id', '=', spokeId)
+    .execute();
+  const out = new Map<string, LinkIndexEntry>();
+  for (const r of rows) {
+    out.set(r.remote_id, { entityId: r.entity_id, etag: r.etag, baseHash: r.base_hash, state: r.state as 'active' | 'held' });
+  }
+  return out;
+}
+
+type Row = {
+  spoke_id: string;
+  entity_id: string;
+  remote_id: string;
+  etag: string | null;
+  base: string;
+  base_hash: string;
+  base_version: number;
+  state: string;
+  observed_at: number;
+};
+
+function fromRow(r: Row): LinkRow {
+  return {
+    spokeId: r.spoke_id,
+    entityId: r.entity_id,
+    remoteId: r.remote_id,
+    etag: r.etag,
+    base: jsonOf<Fields>(r.base),
+    baseHash: r.base_hash,
+    baseVersion: r.base_version,
+    state: r.state as 'active' | 'held',
+    observedAt: r.observed_at,
+  };
+}
+
+/** Links of one spoke for the given hub contacts, by entity id. */
+export async function loadLinksByEntity(db: Db, spokeId: string, entityIds: readonly string[]): Promise<Map<string, LinkRow>> {
+  const out = new Map<string, LinkRow>();
+  for (const part of chunks([...new Set(entityIds)], 500)) {
+    if (part.length === 0) continue;
+    const rows = await db.selectFrom('links').selectAll().where('spoke_id', '=', spokeId).where('entity_id', 'in', part).execute();
+    for (const r of rows) out.set(r.entity_id, fromRow(r));
+  }
+  return out;
+}
+
+/** Which of the given hub contacts are linked to the spoke. */
+export async function linkedEntityIds(db: Db, spokeId: string, entityIds: readonly string[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const part of chunks([...new Set(entityIds)], 500)) {
+    if (part.length === 0) continue;
+    const rows = await db.selectFrom('links').select('entity_id').where('spoke_id', '=', spokeId).where('entity_id', 'in', part).execute();
+    for (const r of rows) out.add(r.entity_id);
+  }
+  return out;
+}
+
+export async function allLinksOfEntity(db: Db, entityId: string): Promise<LinkRow[]> {
+  const rows = await db.selectFrom('links').selectAll().where('entity_id', '=', entityId).execute();
+  return rows.map(fromRow);
+}
+
+export async function upsertLink(db: Db, l: LinkRow): Promise<void> {
+  const row = {
+    spoke_id: l.spokeId,
+    entity_id: l.entityId,
+    remote_id: l.remoteId,
+    etag: l.etag,
+    base: JSON.stringify(l.base),
+    base_hash: l.baseHash,
+    base_version: l.baseVersion,
+    state: l.state,
+    observed_at: l.observedAt,
+  };
+  // One spoke item belongs to one hub contact (I1): a stale link holding this remote id is dropped.
+  await db
+    .deleteFrom('links')
+    .where('spoke_id', '=', l.spokeId)
+    .where('remote_id', '=', l.remoteId)
+    .where('entity_id', '!=', l.entityId)
+    .execute();
+  await db
+    .insertInto('links')
+    .values(row)
+    .onConflict((oc) =>
+      oc.columns(['spoke_id', 'entity_id']).doUpdateSet({
+        remote_id: row.remote_id,
+        etag: row.etag,
+        base: row.base,
+        base_hash: row.base_hash,
+        base_version: row.base_version,
+        state: row.state,
+        observed_at: row.observed_at,
+      }),
+    )
+    .execute();
+}
+
+export async function insertLinks(db: Db, ls: readonly LinkRow[]): Promise<void> {
+  for (const part of chunks(ls, 200)) {
+    await db
+      .insertInto('links')
+      .values(
+        part.map((l) => ({
+          spoke_id: l.spokeId,
+          entity_id: l.entityId,
+          remote_id: l.remoteId,
+          etag: l.etag,
+          base: JSON.stringify(l.base),
+          base_hash: l.baseHash,
+          base_version: l.baseVersion,
+          state: l.state,
+          observed_at: l.observedAt,
+        })),
+      )
+      .execute();
+  }
+}
+
+export async function deleteLink(db: Db, spokeId: string, entityId: string): Promise<void> {
+  await db.deleteFrom('links').where('spoke_id', '=', spokeId).where('entity_id', '=', entityId).execute();
+}
+
+export async function recordConflicts(
+  ctx: RunContext,
+  db: Db,
+  entityId: string,
+  conflicts: readonly Conflict[],
+): Promise<void> {
+  if (conflicts.length === 0) return;
+  const at = ctx.clock.nowMs();
+  await db
+    .insertInto('conflicts')
+    .values(
+      conflicts.map((c) => ({
+        id: ctx.ids(),
+        hub_id: ctx.hubId,
+        entity_id: entityId,
+        path: c.path,
+        kept: JSON.stringify(c.kept),
+        lost: JSON.stringify(c.lost),
+        kept_origin: c.keptOrigin,
+        lost_origin: c.lostOrigin,
+        run_id: ctx.runId,
+        at,
+        status: 'open',
+      })),
+    )
+    .execute();
+}

@@ -1,0 +1,387 @@
+/**
+ * The outbound half of a run for one spoke: send the hub's changes to it — creates, field-mask
+ * updates and deletions — each behind a write-ahead intent (sync-design.md §B7).
+ *
+ * Only contacts that changed since the spoke's last push are looked at (plus retries), so a no-op
+ * re-sync reads nothing and memory grows with the changes, not the hub. Deletions are gathered
+ * first and pass the outbound mass-delete gate before any is sent.
+ */
+import type { RemoteItem, WriteResult } from '../../connectors/kit/contract.js';
+import { ConnectorError, isConnectorError } from '../../connectors/kit/errors.js';
+import { cardSummary, cardToFields, fieldsToCard } from '../../model/card-fields.js';
+import { hashFields, restrictFields, type FieldPath, type Fields } from '../../model/fields.js';
+import { inScope } from '../plan/conditions.js';
+import { outboundGate } from '../plan/gates.js';
+import { currentFields } from '../plan/hub-state.js';
+import { changedPaths, diffFields } from '../plan/merge.js';
+import { chunks, type Db, type RunContext } from './context.js';
+import { loadEntities, type EntityRow } from './entities.js';
+import { applyEditsFromSpoke } from './inbound.js';
+import { deleteLink, loadLinksByEntity, upsertLink, type LinkRow } from './links.js';
+import { addPlanned, addProblem } from './report.js';
+import type { SpokeRuntime } from './spoke-runtime.js';
+
+type Op =
+  | { kind: 'create'; entity: EntityRow; fields: Fields }
+  | { kind: 'update'; entity: EntityRow; fields: Fields; link: LinkRow; changed: FieldPath[] }
+  | { kind: 'delete'; entity: EntityRow; link: LinkRow };
+
+type Outcome =
+  | { ok: true; result: WriteResult | null; adopted?: RemoteItem }
+  | { ok: false; error: unknown; reread?: RemoteItem | null };
+
+const BATCH = 100;
+
+export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () => Promise<void>): Promise<void> {
+  const { spoke, policy } = rt;
+  await cleanGhosts(ctx, rt);
+  if (!policy.create && !policy.update && !policy.delete) return;
+  const startClock = ctx.clock.current;
+
+  const retryRows = await ctx.db
+    .selectFrom('intents')
+    .select(['entity_id', 'state', 'op'])
+    .where('spoke_id', '=', spoke.id)
+    .execute();
+  // Creates whose outcome is still unknown (waiting for the spoke to show them) must not be re-sent.
+  const waiting = new Set(retryRows.filter((r) => r.op === 'create' && r.state !== 'failed').map((r) => r.entity_id));
+  const retries = retryRows.filter((r) => r.state === 'failed').map((r) => r.entity_id);
+  const confirmedHeld = await ctx.db
+    .selectFrom('held_deletes')
+    .select('entity_id')
+    .where('spoke_id', '=', spoke.id)
+    .where('direction', '=', 'outbound')
+    .where('status', '=', 'confirmed')
+    .execute();
+  const confirmed = new Set(confirmedHeld.map((r) => r.entity_id));
+  const deletes: Extract<Op, { kind: 'delete' }>[] = [];
+  let done = 0;
+
+  const processIds = async (ids: string[]): Promise<void> => {
+    const entities = await loadEntities(ctx.db, ctx.hubId, ids);
+    const links = await loadLinksByEntity(ctx.db, spoke.id, ids);
+    const ops: Op[] = [];
+    const inSync: { entityId: string; version: number }[] = [];
+    for (const id of ids) {
+      const entity = entities.get(id);
+      if (!entity) continue;
+      const link = links.get(id);
+      if (entity.deleted) {
+        if (link && link.state === 'active' && policy.delete) deletes.push({ kind: 'delete', entity, link });
+        continue;
+      }
+      const fields = restrictFields(currentFields(entity.state), rt.paths);
+      if (!link) {
+        if (policy.create && !waiting.has(id) && inScope(fields, policy.conditions)) ops.push({ kind: 'create', entity, fields });
+        continue;
+      }
+      if (link.state !== 'active') continue;
+      if (hashFields(fields) === link.baseHash) {
+        if (link.baseVersion < entity.version) inSync.push({ entityId: id, version: entity.version });
+        continue;
+      }
+      if (!policy.update || !inScope(fields, policy.conditions)) continue;
+      const changed = changedPaths(diffFields(link.base, fields, rt.paths));
+      ops.push({ kind: 'update', entity, fields, link, changed });
+    }
+    if (inSync.length > 0) {
+      await ctx.tx(async (db) => {
+        for (const s of inSync) {
+          await db.updateTable('links').set({ base_version: s.version }).where('spoke_id', '=', spoke.id).where('entity_id', '=', s.entityId).execute();
+        }
+      });
+    }
+    for (const batch of chunks(ops, BATCH)) {
+      await execute(ctx, rt, batch);
+      done += batch.length;
+      ctx.progress({ spoke: spoke.name, phase: 'push', done });
+      await renew();
+    }
+  };
+
+  const retryIds = [...new Set([...retries, ...confirmed])];
+  const handled = new Set(retryIds);
+  for (const part of chunks(retryIds, 500)) await processIds(part);
+  if (retryIds.length > 0) {
+    await ctx.tx(async (db) => {
+      for (const part of chunks(retries, 500)) {
+        await db.deleteFrom('intents').where('spoke_id', '=', spoke.id).where('state', '=', 'failed').where('entity_id', 'in', part).execute();
+      }
+    });
+  }
+
+  let after = spoke.pushedClock;
+  for (;;) {
+    const rows = await ctx.db
+      .selectFrom('entities')
+      .select(['id', 'version'])
+      .where('hub_id', '=', ctx.hubId)
+      .where('version', '>', after)
+      .where('version', '<=', startClock)
+      .orderBy('version')
+      .limit(500)
+      .execute();
+    if (rows.length === 0) break;
+    after = rows[rows.length - 1]?.version ?? after;
+    await processIds(rows.map((r) => r.id).filter((id) => !handled.has(id)));
+  }
+
+  if (deletes.length > 0) {
+    const byPerson = deletes.filter((d) => d.entity.tombstone?.confirmed || confirmed.has(d.entity.id));
+    const unconfirmed = deletes.filter((d) => !(d.entity.tombstone?.confirmed || confirmed.has(d.entity.id)));
+    const linked = await countActiveLinks(ctx.db, spoke.id);
+    const verdict = outboundGate({ deletes: unconfirmed.length, linked });
+    const toSend = verdict.hold ? byPerson : deletes;
+    if (verdict.hold) await holdOutbound(ctx, rt, unconfirmed, verdict.reason);
+    for (const batch of chunks(toSend, BATCH)) {
+      await execute(ctx, rt, batch);
+      await renew();
+    }
+    if (confirmed.size > 0) {
+      await ctx.tx(async (db) => {
+        await db
+          .updateTable('held_deletes')
+          .set({ status: 'done', decided_at: ctx.clock.nowMs() })
+          .where('spoke_id', '=', spoke.id)
+          .where('direction', '=', 'outbound')
+          .where('status', '=', 'confirmed')
+          .execute();
+      });
+    }
+  }
+  await ctx.tx(async (db) => {
+    await db.updateTable('spokes').set({ pushed_clock: startClock }).where('id', '=', spoke.id).execute();
+  });
+}
+
+async function countActiveLinks(db: Db, spokeId: string): Promise<number> {
+  const r = await db
+    .selectFrom('links')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('spoke_id', '=', spokeId)
+    .where('state', '=', 'active')
+    .executeTakeFirst();
+  return Number(r?.n ?? 0);
+}
+
+async function holdOutbound(ctx: RunContext, rt: SpokeRuntime, ops: Extract<Op, { kind: 'delete' }>[], reason: string) {
+  await ctx.tx(async (db) => {
+    const already = new Set(
+      (
+        await db
+          .selectFrom('held_deletes')
+          .select('entity_id')
+          .where('spoke_id', '=', rt.spoke.id)
+          .where('direction', '=', 'outbound')
+          .where('status', '=', 'held')
+          .execute()
+      ).map((r) => r.entity_id),
+    );
+    for (const op of ops) {
+      if (already.has(op.entity.id)) continue;
+      await db
+        .insertInto('held_deletes')
+        .values({
+          id: ctx.ids(),
+          hub_id: ctx.hubId,
+          spoke_id: rt.spoke.id,
+          entity_id: op.entity.id,
+          remote_id: op.link.remoteId,
+          direction: 'outbound',
+          reason,
+          run_id: ctx.runId,
+          created_at: ctx.clock.nowMs(),
+          status: 'held',
+          decided_at: null,
+        })
+        .execute();
+    }
+  });
+  rt.report.outbound.held += ops.length;
+}
+
+/** Write-ahead: the intents are durable before any call; outcomes are recorded after (§B7). */
+async function execute(ctx: RunContext, rt: SpokeRuntime, ops: Op[]): Promise<void> {
+  if (ops.length === 0) return;
+  const intentIds = ops.map(() => ctx.ids());
+  await ctx.tx(async (db) => {
+    await db
+      .insertInto('intents')
+      .values(
+        ops.map((op, i) => ({
+          id: intentIds[i] as string,
+          hub_id: ctx.hubId,
+          spoke_id: rt.spoke.id,
+          entity_id: op.entity.id,
+          run_id: ctx.runId,
+          op: op.kind,
+          state: 'sent',
+          remote_id: op.kind === 'create' ? null : op.link.remoteId,
+          payload: JSON.stringify({ version: op.entity.version, fields: op.kind === 'delete' ? null : op.fields }),
+          created_at: ctx.clock.nowMs(),
+        })),
+      )
+      .execute();
+  });
+
+  const outcomes = await mapLimit(ops, rt.caps.maxConcurrency ?? 1, (op) => call(rt, op));
+
+  await ctx.tx(async (db) => {
+    for (let i = 0; i < ops.length; i++) {
+      await record(ctx, db, rt, ops[i] as Op, outcomes[i] as Outcome, intentIds[i] as string);
+    }
+  });
+}
+
+async function call(rt: SpokeRuntime, op: Op): Promise<Outcome> {
+  const { conn } = rt;
+  try {
+    if (op.kind === 'create') {
+      const card = fieldsToCard(op.fields, op.entity.uid);
+      try {
+        return { ok: true, result: await conn.create(card, { marker: op.entity.id }) };
+      } catch (e) {
+        // The create happened before (a crash, a lost response): adopt it rather than duplicate.
+        if (!isConnectorError(e, 'already_exists')) throw e;
+        const found = await conn.findByMarker(op.entity.id);
+        if (found[0]) return { ok: true, result: null, adopted: found[0] };
+        throw e;
+      }
+    }
+    if (op.kind === 'update') {
+      const card = fieldsToCard(op.fields, op.entity.uid);
+      return { ok: true, result: await conn.update(op.link.remoteId, card, { ifMatch: op.link.etag, changed: op.changed }) };
+    }
+    await conn.delete(op.link.remoteId, { ifMatch: op.link.etag });
+    return { ok: true, result: null };
+  } catch (error) {
+    if (isConnectorError(error, 'conflict') && op.kind !== 'create') {
+      // Changed on the spoke since we read it: read it again so its edit is merged, not overwritten.
+      try {
+        return { ok: false, error, reread: await conn.get(op.link.remoteId) };
+      } catch {
+        return { ok: false, error };
+      }
+    }
+    return { ok: false, error };
+  }
+}
+
+function baseOf(rt: SpokeRuntime, sent: Fields, r: { echoed?: RemoteItem | undefined } | null): Fields {
+  if (r?.echoed) return restrictFields(cardToFields(r.echoed.card, { defaultRegion: rt.region }), rt.paths);
+  return sent;
+}
+
+async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Outcome, intentId: string): Promise<void> {
+  const report = rt.report;
+  const dropIntent = () => db.deleteFrom('intents').where('id', '=', intentId).execute();
+  const keepForRetry = (state: 'failed' | 'uncertain') => db.updateTable('intents').set({ state }).where('id', '=', intentId).execute();
+  const label = cardSummary(op.entity.card);
+  if (ctx.dryRun && out.ok) {
+    addPlanned(report, {
+      op: op.kind,
+      contact: op.entity.id,
+      label,
+      ...(op.kind === 'update' ? { fields: op.changed } : {}),
+    });
+  }
+
+  if (out.ok) {
+    if (op.kind === 'delete') {
+      await deleteLink(db, rt.spoke.id, op.entity.id);
+      report.outbound.deleted += 1;
+    } else {
+      const item = out.adopted;
+      const base = item ? restrictFields(cardToFields(item.card, { defaultRegion: rt.region }), rt.paths) : baseOf(rt, op.fields, out.result);
+      await upsertLink(db, {
+        spokeId: rt.spoke.id,
+        entityId: op.entity.id,
+        remoteId: item?.id ?? out.result?.id ?? '',
+        etag: item ? item.etag : (out.result?.etag ?? null),
+        base,
+        baseHash: hashFields(base),
+        baseVersion: op.entity.version,
+        state: 'active',
+        observedAt: ctx.clock.nowMs(),
+      });
+      if (op.kind === 'create') report.outbound.created += 1;
+      else report.outbound.updated += 1;
+    }
+    await dropIntent();
+    return;
+  }
+
+  const e = out.error;
+  const kind = isConnectorError(e) ? e.kind : 'transient';
+  if (kind === 'auth_revoked') throw e;
+  report.outbound.failed += 1;
+  const field = isConnectorError(e) ? e.field : undefined;
+  const what = op.kind === 'create' ? 'create' : op.kind === 'update' ? 'update' : 'delete';
+  const item = op.kind === 'create' ? op.entity.id : op.link.remoteId;
+
+  if (kind === 'conflict' && op.kind !== 'create') {
+    if (out.reread) {
+      // Merge what the person changed on the spoke; the hub's change goes out again next run.
+      await applyEditsFromSpoke(ctx, db, rt, op.link, out.reread);
+      addProblem(report, { item, message: `${what} of ${label} deferred: it changed on the spoke meanwhile; the change was merged and will be sent next run` });
+    }
+    await keepForRetry('failed');
+    return;
+  }
+  if (kind === 'not_found' && op.kind === 'update') {
+    // Gone from the spoke while the hub had changes for it: the edit wins, the contact is offered again.
+    await deleteLink(db, rt.spoke.id, op.entity.id);
+    await keepForRetry('failed');
+    addProblem(report, { item, message: `${label} was deleted on the spoke while it was being updated; it will be created again` });
+    return;
+  }
+  if (kind === 'transient' || kind === 'rate_limited') {
+    // The outcome is unknown (the write may have happened): the next run checks before retrying.
+    await keepForRetry('uncertain');
+  } else {
+    // Refused for this item (invalid data, permission, unsupported): retried when the contact changes.
+    await dropIntent();
+  }
+  addProblem(report, {
+    item,
+    ...(field ? { field } : {}),
+    message: `${what} of ${label} failed: ${e instanceof Error ? e.message : String(e)}`,
+  });
+}
+
+/** Ghost duplicates of our own creates (see inbound.ts): deleted when provably ours and untouched. */
+async function cleanGhosts(ctx: RunContext, rt: SpokeRuntime): Promise<void> {
+  if (rt.ghosts.length === 0) return;
+  const entities = await loadEntities(ctx.db, ctx.hubId, rt.ghosts.map((g) => g.entityId));
+  for (const g of rt.ghosts) {
+    const e = entities.get(g.entityId);
+    const ours = e && !e.deleted && hashFields(restrictFields(currentFields(e.state), rt.paths)) === g.hash;
+    if (ours && rt.policy.delete && !rt.caps.readOnly) {
+      try {
+        await rt.conn.delete(g.item.id, { ifMatch: g.item.etag });
+        addProblem(rt.report, { item: g.item.id, message: 'duplicate left by an interrupted create; removed' });
+        continue;
+      } catch (err) {
+        if (!(err instanceof ConnectorError)) throw err;
+      }
+    }
+    addProblem(rt.report, {
+      item: g.item.id,
+      message: `looks like a duplicate of contact ${g.entityId} left by an interrupted create; not imported — delete it if it is`,
+    });
+  }
+  rt.ghosts = [];
+}
+
+async function mapLimit<T, R>(xs: readonly T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(xs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < xs.length) {
+      const i = next++;
+      out[i] = await fn(xs[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, xs.length)) }, worker));
+  return out;
+}

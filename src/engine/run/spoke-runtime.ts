@@ -1,0 +1,28 @@
+/**
+ * One spoke during a run: its row, its connector, what the hub may do to it, and its report.
+ */
+import type { Capabilities, Connector, RemoteItem } from '../../connectors/kit/contract.js';
+import type { FieldPath } from '../../model/fields.js';
+import type { Spoke } from '../../store/hubs.js';
+import type { WritePolicy } from '../plan/options.js';
+import type { SpokeReport } from './report.js';
+
+export interface SpokeRuntime {
+  spoke: Spoke;
+  conn: Connector;
+  caps: Capabilities;
+  policy: WritePolicy;
+  paths: 'all' | readonly FieldPath[];
+  region: string;
+  report: SpokeReport;
+  /** Duplicates of our own creates found while pulling (see inbound.ts); cleaned up by the push. */
+  ghosts: { item: RemoteItem; entityId: string; hash: string }[];
+}
+
+/** A link as the inbound pass needs it: small, so a whole spoke's index fits in memory. */
+export interface LinkIndexEntry {
+  entityId: string;
+  etag: string | null;
+  baseHash: string;
+  state: 'active' | 'held';
+}

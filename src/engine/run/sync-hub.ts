@@ -1,0 +1,196 @@
+/**
+ * One sync run of a hub: every (selected) spoke's changes come into the hub first, then the hub's
+ * changes go out to every spoke, so a change made anywhere reaches everywhere in one run. The run
+ * holds the hub's lease from start to end; each spoke fails alone, and the others go on.
+ */
+import type { Kysely } from 'kysely';
+import type { ConnectorFactory } from '../../connectors/kit/contract.js';
+import { isConnectorError } from '../../connectors/kit/errors.js';
+import { getHub, listSpokes, updateSpokeStatus, type Spoke } from '../../store/hubs.js';
+import { acquireLease, LEASE_TTL_MS, releaseLease, renewLease } from '../../store/lease.js';
+import type { Schema } from '../../store/schema.js';
+import { HubClock } from '../hlc.js';
+import type { IdGen } from '../ids.js';
+import { writePolicy } from '../plan/options.js';
+import type { Db, ProgressEvent, RunContext } from './context.js';
+import { DryRunRollback, pretendWrites } from './dry-run.js';
+import { pullInbound } from './inbound.js';
+import { recoverIntents } from './intents.js';
+import { pushOutbound } from './outbound.js';
+import { newSpokeReport, totalsOf, type RunSummary, type SpokeReport } from './report.js';
+import type { SpokeRuntime } from './spoke-runtime.js';
+
+export interface EngineDeps {
+  db: Kysely<Schema>;
+  factories: ReadonlyMap<string, ConnectorFactory>;
+  now: () => number;
+  ids: IdGen;
+  /** Who holds the lease: host, pid and a random part. */
+  holder: string;
+  onProgress?: (ev: ProgressEvent) => void;
+}
+
+export interface SyncRequest {
+  hub: string;
+  /** Only these spokes (by name); all when empty. */
+  spokes?: readonly string[];
+  dryRun?: boolean;
+}
+
+export class SpokeSelectionError extends Error {}
+
+export async function syncHub(deps: EngineDeps, req: SyncRequest): Promise<RunSummary> {
+  const hub = await getHub(deps.db, req.hub);
+  const all = await listSpokes(deps.db, hub.id);
+  const wanted = req.spokes && req.spokes.length > 0 ? new Set(req.spokes) : null;
+  if (wanted) {
+    for (const name of wanted) {
+      if (!all.some((s) => s.name === name)) throw new SpokeSelectionError(`Hub "${hub.name}" has no spoke named "${name}".`);
+    }
+  }
+  const spokes = wanted ? all.filter((s) => wanted.has(s.name)) : all;
+  const startedAt = deps.now();
+  const runId = deps.ids();
+  const dryRun = req.dryRun ?? false;
+
+  await acquireLease(deps.db, { hubId: hub.id, hubName: hub.name, holder: deps.holder, now: startedAt });
+  let lastRenew = startedAt;
+  const renewWith = (db: Db) => async () => {
+    const now = deps.now();
+    if (now - lastRenew < LEASE_TTL_MS / 3) return;
+    lastRenew = now;
+    if (!(await renewLease(db, { hubId: hub.id, holder: deps.holder, now }))) {
+      throw new Error(`Hub "${hub.name}": the run lost its lease (another process took over); stopping.`);
+    }
+  };
+
+  try {
+    const body = async (db: Db, inTx: boolean): Promise<RunSummary> => {
+      const clockRow = await db.selectFrom('hubs').select('clock').where('id', '=', hub.id).executeTakeFirstOrThrow();
+      const clock = new HubClock(deps.now, clockRow.clock);
+      const ctx: RunContext = {
+        db,
+        tx: inTx ? (fn) => fn(db) : (fn) => (db as Kysely<Schema>).transaction().execute(fn),
+        clock,
+        ids: deps.ids,
+        hubId: hub.id,
+        runId,
+        dryRun,
+        progress: deps.onProgress ?? (() => undefined),
+      };
+      await db
+        .insertInto('runs')
+        .values({ id: runId, hub_id: hub.id, kind: dryRun ? 'dry-run' : 'sync', started_at: startedAt, finished_at: null, status: 'running', summary: '{}', undone_by: null })
+        .execute();
+      const summary = await runSpokes(ctx, deps, spokes, renewWith(db));
+      const finishedAt = deps.now();
+      const result: RunSummary = {
+        runId,
+        hub: hub.name,
+        kind: dryRun ? 'dry-run' : 'sync',
+        status: summary.every((s) => s.status === 'ok') ? 'ok' : summary.some((s) => s.status === 'ok') ? 'partial' : 'failed',
+        startedAt,
+        finishedAt,
+        spokes: summary,
+        totals: totalsOf(summary),
+      };
+      await db
+        .updateTable('runs')
+        .set({ finished_at: finishedAt, status: result.status, summary: JSON.stringify(result) })
+        .where('id', '=', runId)
+        .execute();
+      await db.updateTable('hubs').set({ clock: clock.current }).where('id', '=', hub.id).execute();
+      for (const s of summary) {
+        const linked = await db
+          .selectFrom('links')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('spoke_id', '=', s.spokeId)
+          .executeTakeFirst();
+        await updateSpokeStatus(db, s.spokeId, {
+          lastRunId: runId,
+          lastSyncAt: finishedAt,
+          state: s.status,
+          ...(s.status === 'ok' ? { lastOkAt: finishedAt, lastError: '' } : { lastError: s.error ?? '' }),
+          linked: Number(linked?.n ?? 0),
+        });
+      }
+      return result;
+    };
+
+    if (!dryRun) return await body(deps.db, false);
+    let captured: RunSummary | undefined;
+    try {
+      await deps.db.transaction().execute(async (trx) => {
+        captured = await body(trx, true);
+        throw new DryRunRollback();
+      });
+    } catch (e) {
+      if (!(e instanceof DryRunRollback)) throw e;
+    }
+    return captured as RunSummary;
+  } finally {
+    await releaseLease(deps.db, { hubId: hub.id, holder: deps.holder });
+  }
+}
+
+async function runSpokes(ctx: RunContext, deps: EngineDeps, spokes: Spoke[], renew: () => Promise<void>): Promise<SpokeReport[]> {
+  const runtimes: SpokeRuntime[] = [];
+  const reports: SpokeReport[] = [];
+  for (const spoke of spokes) {
+    const report = newSpokeReport(spoke);
+    reports.push(report);
+    try {
+      const factory = deps.factories.get(spoke.type);
+      if (!factory) throw new Error(`unknown spoke type "${spoke.type}" (this installation knows ${[...deps.factories.keys()].join(', ')})`);
+      const config = factory.parseConfig(spoke.config);
+      const real = factory.create(config, { now: deps.now, defaultRegion: spoke.options.defaultRegion });
+      const conn = ctx.dryRun ? pretendWrites(real) : real;
+      const caps = conn.capabilities;
+      const rt: SpokeRuntime = {
+        spoke,
+        conn,
+        caps,
+        policy: writePolicy(spoke.options, caps),
+        paths: caps.fields,
+        region: spoke.options.defaultRegion,
+        report,
+        ghosts: [],
+      };
+      const identity = await conn.identity();
+      if (spoke.identity !== null && spoke.identity !== identity) {
+        throw new Error(
+          `it now points at another address book (${identity}, was ${spoke.identity}); nothing was synced. ` +
+            'If that is intended, remove the spoke and add it again.',
+        );
+      }
+      if (spoke.identity === null) {
+        await ctx.tx((db) => db.updateTable('spokes').set({ identity }).where('id', '=', spoke.id).execute());
+      }
+      await recoverIntents(ctx, rt);
+      await pullInbound(ctx, rt, renew);
+      runtimes.push(rt);
+    } catch (e) {
+      failSpoke(report, e);
+    }
+  }
+  for (const rt of runtimes) {
+    try {
+      await pushOutbound(ctx, rt, renew);
+    } catch (e) {
+      failSpoke(rt.report, e);
+    } finally {
+      await rt.conn.close?.();
+    }
+  }
+  return reports;
+}
+
+function failSpoke(report: SpokeReport, e: unknown): void {
+  if (isConnectorError(e, 'auth_revoked')) {
+    report.status = 'needs-sign-in';
+    report.error = `needs sign-in again: ${e.message}`;
+    return;
+  }
+  report.status = 'error';
+  report.error = e instanceof Error ? e.message : String(e);
+}

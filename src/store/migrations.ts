@@ -1,0 +1,208 @@
+/**
+ * Schema migrations, the same for SQLite and PostgreSQL. Each migration is append-only: a released
+ * migration is never edited, a change is a new one.
+ */
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+// Kysely's migrations work on any database shape; the schema type does not apply before they run.
+type AnyDb = Kysely<unknown>;
+
+const initial: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('hubs')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull().unique())
+      .addColumn('object', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('clock', 'bigint', (c) => c.notNull().defaultTo(0))
+      .addColumn('settings', 'text', (c) => c.notNull())
+      .execute();
+
+    await db.schema
+      .createTable('spokes')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('hub_id', 'text', (c) => c.notNull().references('hubs.id').onDelete('cascade'))
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('type', 'text', (c) => c.notNull())
+      .addColumn('config', 'text', (c) => c.notNull())
+      .addColumn('options', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('cursor', 'text')
+      .addColumn('identity', 'text')
+      .addColumn('pushed_clock', 'bigint', (c) => c.notNull().defaultTo(0))
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addUniqueConstraint('spokes_hub_name', ['hub_id', 'name'])
+      .execute();
+
+    await db.schema
+      .createTable('entities')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('hub_id', 'text', (c) => c.notNull().references('hubs.id').onDelete('cascade'))
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('card', 'text', (c) => c.notNull())
+      .addColumn('deleted', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('tombstone', 'text')
+      .addColumn('version', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('entities_hub_version').on('entities').columns(['hub_id', 'version']).execute();
+
+    await db.schema
+      .createTable('entity_keys')
+      .addColumn('hub_id', 'text', (c) => c.notNull())
+      .addColumn('key', 'text', (c) => c.notNull())
+      .addColumn('entity_id', 'text', (c) => c.notNull().references('entities.id').onDelete('cascade'))
+      .execute();
+    await db.schema.createIndex('entity_keys_hub_key').on('entity_keys').columns(['hub_id', 'key']).execute();
+    await db.schema.createIndex('entity_keys_entity').on('entity_keys').column('entity_id').execute();
+
+    await db.schema
+      .createTable('links')
+      .addColumn('spoke_id', 'text', (c) => c.notNull().references('spokes.id').onDelete('cascade'))
+      .addColumn('entity_id', 'text', (c) => c.notNull().references('entities.id').onDelete('cascade'))
+      .addColumn('remote_id', 'text', (c) => c.notNull())
+      .addColumn('etag', 'text')
+      .addColumn('base', 'text', (c) => c.notNull())
+      .addColumn('base_hash', 'text', (c) => c.notNull())
+      .addColumn('base_version', 'bigint', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('observed_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('links_pk', ['spoke_id', 'entity_id'])
+      .addUniqueConstraint('links_spoke_remote', ['spoke_id', 'remote_id'])
+      .execute();
+    await db.schema.createIndex('links_entity').on('links').column('entity_id').execute();
+
+    await db.schema
+      .createTable('intents')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('hub_id', 'text', (c) => c.notNull())
+      .addColumn('spoke_id', 'text', (c) => c.notNull().references('spokes.id').onDelete('cascade'))
+      .addColumn('entity_id', 'text', (c) => c.notNull())
+      .addColumn('run_id', 'text', (c) => c.notNull())
+      .addColumn('op', 'text', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('remote_id', 'text')
+      .addColumn('payload', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('intents_spoke').on('intents').columns(['spoke_id', 'entity_id']).execute();
+
+    await db.schema
+      .createTable('held_deletes')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('hub_id', 'text', (c) => c.notNull())
+      .addColumn('spoke_id', 'text', (c) => c.notNull().references('spokes.id').onDelete('cascade'))
+      .addColumn('entity_id', 'text', (c) => c.notNull())
+      .addColumn('remote_id', 'text', (c) => c.notNull())
+      .addColumn('direction', 'text', (c) => c.notNull())
+      .addColumn('reason', 'text', (c) => c.notNull())
+      .addColumn('run_id', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('decided_at', 'bigint')
+      .execute();
+    await db.schema.createIndex('held_deletes_hub').on('held_deletes').columns(['hub_id', 'status']).execute();
+    await db.schema.createIndex('held_deletes_spoke').on('held_deletes').columns(['spoke_id', 'entity_id']).execute();
+
+    await db.schema
+      .createTable('conflicts')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('hub_id', 'text', (c) => c.notNull())
+      .addColumn('entity_id', 'text', (c) => c.notNull())
+      .addColumn('path', 'text', (c) => c.notNull())
+      .addColumn('kept', 'text', (c) => c.notNull())
+      .addColumn('lost', 'text', (c) => c.notNull())
+      .addColumn('kept_origin', 'text', (c) => c.notNull())
+      .addColumn('lost_origin', 'text', (c) => c.notNull())
+      .addColumn('run_id', 'text', (c) => c.notNull())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('conflicts_hub').on('conflicts').columns(['hub_id', 'status']).execute();
+    await db.schema.createIndex('conflicts_entity').on('conflicts').column('entity_id').execute();
+
+    await db.schema
+      .createTable('reviews')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('hub_id', 'text', (c) => c.notNull())
+      .addColumn('spoke_id', 'text', (c) => c.notNull())
+      .addColumn('remote_id', 'text', (c) => c.notNull())
+      .addColumn('entity_id', 'text', (c) => c.notNull())
+      .addColumn('candidates', 'text', (c) => c.notNull())
+      .addColumn('reason', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('reviews_hub').on('reviews').columns(['hub_id', 'status']).execute();
+
+    await db.schema
+      .createTable('journal')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('hub_id', 'text', (c) => c.notNull())
+      .addColumn('run_id', 'text', (c) => c.notNull())
+      .addColumn('spoke_id', 'text')
+      .addColumn('entity_id', 'text', (c) => c.notNull())
+      .addColumn('action', 'text', (c) => c.notNull())
+      .addColumn('before', 'text')
+      .addColumn('after', 'text')
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('journal_run').on('journal').columns(['run_id', 'id']).execute();
+    await db.schema.createIndex('journal_entity').on('journal').columns(['entity_id', 'id']).execute();
+
+    await db.schema
+      .createTable('runs')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('hub_id', 'text', (c) => c.notNull())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('started_at', 'bigint', (c) => c.notNull())
+      .addColumn('finished_at', 'bigint')
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('summary', 'text', (c) => c.notNull())
+      .addColumn('undone_by', 'text')
+      .execute();
+    await db.schema.createIndex('runs_hub').on('runs').columns(['hub_id', 'started_at']).execute();
+
+    await db.schema
+      .createTable('leases')
+      .addColumn('hub_id', 'text', (c) => c.primaryKey())
+      .addColumn('holder', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .execute();
+  },
+  async down(db: AnyDb) {
+    for (const t of ['leases', 'runs', 'journal', 'reviews', 'conflicts', 'held_deletes', 'intents', 'links',
+      'entity_keys', 'entities', 'spokes', 'hubs']) {
+      await db.schema.dropTable(t).ifExists().execute();
+    }
+  },
+};
+
+export const migrations: Record<string, Migration> = {
+  '0001-initial': initial,
+};
+
+class InCodeMigrations implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations;
+  }
+}
+
+export async function migrateToLatest(db: AnyDb): Promise<void> {
+  const migrator = new Migrator({ db, provider: new InCodeMigrations() });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    const what = failed ? `migration ${failed.migrationName}` : 'migrations';
+    throw new Error(`The hub store could not be upgraded (${what} failed): ${String(error ?? 'unknown error')}`);
+  }
+}
+
+/** Used by tests to start from nothing on a shared PostgreSQL database. */
+export async function dropAll(db: AnyDb): Promise<void> {
+  await initial.down?.(db);
+  await sql`drop table if exists kysely_migration`.execute(db);
+  await sql`drop table if exists kysely_migration_lock`.execute(db);
+}

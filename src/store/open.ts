@@ -1,0 +1,71 @@
+/**
+ * Opening the hub store: SQLite in a data folder (the embedded default) or PostgreSQL from a URL.
+ * Both dialects run the same migrations and the same repository code.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { migrateToLatest } from './migrations.js';
+import type { Schema } from './schema.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Store {
+  db: Kysely<Schema>;
+  dialect: Dialect;
+  /** Where the data lives, for messages ("/home/ann/.hubsync/hubsync.db", "postgres://host/db"). */
+  location: string;
+  close(): Promise<void>;
+}
+
+export type StoreLocation =
+  | { kind: 'sqlite'; file: string }
+  | { kind: 'postgres'; url: string; schema?: string };
+
+// PostgreSQL returns int8 as text by default; our int8 columns hold epoch milliseconds and HLC tags,
+// both far below 2^53, so numbers are exact.
+pg.types.setTypeParser(20, (v: string) => Number(v));
+
+/** `postgres://…` → PostgreSQL; anything else is a data folder for the embedded SQLite store. */
+export function resolveStoreLocation(opts: { databaseUrl?: string | undefined; dataDir: string }): StoreLocation {
+  if (opts.databaseUrl && /^postgres(ql)?:\/\//.test(opts.databaseUrl)) return { kind: 'postgres', url: opts.databaseUrl };
+  if (opts.databaseUrl) throw new Error(`Unsupported database URL "${redactUrl(opts.databaseUrl)}": use postgres://… or leave it unset for the embedded store.`);
+  return { kind: 'sqlite', file: path.join(opts.dataDir, 'hubsync.db') };
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+export async function openStore(loc: StoreLocation): Promise<Store> {
+  if (loc.kind === 'sqlite') {
+    mkdirSync(path.dirname(loc.file), { recursive: true });
+    const sqlite = new Database(loc.file);
+    // WAL lets readers (status, the web UI) work during a sync; NORMAL is durable across process
+    // crashes, which is what the write-ahead intents rely on.
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+    await migrateToLatest(db as unknown as Kysely<unknown>);
+    return { db, dialect: 'sqlite', location: loc.file, close: () => db.destroy() };
+  }
+  const pool = new pg.Pool({
+    connectionString: loc.url,
+    max: 4,
+    ...(loc.schema ? { options: `-c search_path=${loc.schema}` } : {}),
+  });
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  if (loc.schema) await sql`create schema if not exists ${sql.id(loc.schema)}`.execute(db);
+  await migrateToLatest(db as unknown as Kysely<unknown>);
+  return { db, dialect: 'postgres', location: redactUrl(loc.url), close: () => db.destroy() };
+}

@@ -1,0 +1,196 @@
+/**
+ * The hub store's tables, as Kysely sees them. The same schema runs on SQLite (embedded default)
+ * and PostgreSQL (scale-out); see migrations.ts. JSON documents are stored as text so both
+ * dialects read and write them the same way; timestamps are milliseconds since the epoch and
+ * merge tags are HLC integers (engine/hlc.ts), both in 64-bit integer columns.
+ */
+import type { Generated } from 'kysely';
+
+export interface HubTable {
+  id: string;
+  name: string;
+  object: string;
+  created_at: number;
+  /** The last HLC tag handed out for this hub (keeps tags monotonic across restarts). */
+  clock: number;
+  /** JSON: HubSettings. */
+  settings: string;
+}
+
+export interface SpokeTable {
+  id: string;
+  hub_id: string;
+  name: string;
+  type: string;
+  /** JSON: the connector's own settings (a folder path, an account name). Never a secret. */
+  config: string;
+  /** JSON: SpokeOptions. */
+  options: string;
+  created_at: number;
+  /** The connector's sync cursor, saved only with the data it covers. */
+  cursor: string | null;
+  /** The connector's identity() when the spoke was first synced. */
+  identity: string | null;
+  /** Hub clock value up to which every hub change has been planned for this spoke. */
+  pushed_clock: number;
+  /** JSON: SpokeStatus (last run, counts, last error). */
+  status: string;
+}
+
+export interface EntityTable {
+  id: string;
+  hub_id: string;
+  /** JSON: HubState, the merged fields with their merge metadata. */
+  state: string;
+  /** JSON: the current Card (derived from state; kept for readers). */
+  card: string;
+  /** 1 when deleted (a tombstone that keeps the last content in `card`/`state`). */
+  deleted: number;
+  /** JSON: Tombstone details, when deleted. */
+  tombstone: string | null;
+  /** HLC tag of the last change. */
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface EntityKeyTable {
+  hub_id: string;
+  /** An identity key for first-sync matching: `e:<email>`, `p:<e164>`, `n:<name key>`. */
+  key: string;
+  entity_id: string;
+}
+
+export interface LinkTable {
+  spoke_id: string;
+  entity_id: string;
+  remote_id: string;
+  etag: string | null;
+  /** JSON: Fields as the spoke last held them (the merge base), in the spoke's field space. */
+  base: string;
+  base_hash: string;
+  /** The entity version the base was reconciled with. */
+  base_version: number;
+  /** active | held (a deletion held by a gate). */
+  state: string;
+  observed_at: number;
+}
+
+export interface IntentTable {
+  id: string;
+  hub_id: string;
+  spoke_id: string;
+  entity_id: string;
+  run_id: string;
+  /** create | update | delete */
+  op: string;
+  /** planned | sent | uncertain | failed */
+  state: string;
+  remote_id: string | null;
+  /** JSON: the fields sent. */
+  payload: string;
+  created_at: number;
+}
+
+export interface HeldDeleteTable {
+  id: string;
+  hub_id: string;
+  spoke_id: string;
+  entity_id: string;
+  remote_id: string;
+  /** inbound (the spoke lost it) | outbound (the hub would delete it there) */
+  direction: string;
+  /** spoke-empty | mass-delete */
+  reason: string;
+  run_id: string;
+  created_at: number;
+  /** held | confirmed | rejected */
+  status: string;
+  decided_at: number | null;
+}
+
+export interface ConflictTable {
+  id: string;
+  hub_id: string;
+  entity_id: string;
+  path: string;
+  /** JSON: the value kept. */
+  kept: string;
+  /** JSON: the value that lost (never dropped silently). */
+  lost: string;
+  kept_origin: string;
+  lost_origin: string;
+  run_id: string;
+  at: number;
+  /** open | resolved */
+  status: string;
+}
+
+export interface ReviewTable {
+  id: string;
+  hub_id: string;
+  spoke_id: string;
+  remote_id: string;
+  /** The entity the spoke item became while it waits for a decision. */
+  entity_id: string;
+  /** JSON: candidate entity ids with scores. */
+  candidates: string;
+  reason: string;
+  status: string;
+  created_at: number;
+}
+
+export interface JournalTable {
+  id: string;
+  hub_id: string;
+  run_id: string;
+  /** The spoke the change came from, or null for the hub itself (a person's decision, an undo). */
+  spoke_id: string | null;
+  entity_id: string;
+  /** create | update | delete | restore */
+  action: string;
+  /** JSON HubState before (null for create). */
+  before: string | null;
+  /** JSON HubState after. */
+  after: string | null;
+  at: number;
+}
+
+export interface RunTable {
+  id: string;
+  hub_id: string;
+  /** sync | dry-run | undo | decision */
+  kind: string;
+  started_at: number;
+  finished_at: number | null;
+  /** running | ok | partial | failed */
+  status: string;
+  /** JSON: RunSummary. */
+  summary: string;
+  undone_by: string | null;
+}
+
+export interface LeaseTable {
+  hub_id: string;
+  holder: string;
+  expires_at: number;
+}
+
+export interface MigrationRow {
+  id: Generated<number>;
+}
+
+export interface Schema {
+  hubs: HubTable;
+  spokes: SpokeTable;
+  entities: EntityTable;
+  entity_keys: EntityKeyTable;
+  links: LinkTable;
+  intents: IntentTable;
+  held_deletes: HeldDeleteTable;
+  conflicts: ConflictTable;
+  reviews: ReviewTable;
+  journal: JournalTable;
+  runs: RunTable;
+  leases: LeaseTable;
+}

@@ -1,0 +1,103 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { HubClock } from '../../src/engine/hlc.js';
+import { uuidv7Generator } from '../../src/engine/ids.js';
+import { defaultSpokeOptions } from '../../src/engine/plan/options.js';
+import { stateFromFields } from '../../src/engine/plan/hub-state.js';
+import type { RunContext } from '../../src/engine/run/context.js';
+import { keyOwnerCounts, loadEntity, saveEntities } from '../../src/engine/run/entities.js';
+import { loadLinkIndex, upsertLink } from '../../src/engine/run/links.js';
+import { addSpoke, createHub, getHub, getSpoke, listHubs, setSpokeOptions } from '../../src/store/hubs.js';
+import { acquireLease, LeaseHeldError, releaseLease } from '../../src/store/lease.js';
+import { migrateToLatest } from '../../src/store/migrations.js';
+import type { Store } from '../../src/store/open.js';
+import type { Kysely } from 'kysely';
+import { useStores } from '../support/stores.js';
+
+const stores = useStores();
+
+describe.each(stores)('hub store on $dialect', (ts) => {
+  let store: Store & { dispose(): Promise<void> };
+  const ids = uuidv7Generator();
+  beforeEach(async () => {
+    store = await ts.open();
+  });
+  afterEach(async () => {
+    await store.dispose();
+  });
+
+  it('migrates idempotently', async () => {
+    await migrateToLatest(store.db as unknown as Kysely<unknown>);
+    expect(await listHubs(store.db)).toEqual([]);
+  });
+
+  it('creates hubs with unique names and finds them by name or id', async () => {
+    const h = await createHub(store.db, { id: ids(), name: 'Family', object: 'contacts', now: 1 });
+    await expect(createHub(store.db, { id: ids(), name: 'Family', object: 'contacts', now: 2 })).rejects.toThrow(/already exists/);
+    expect((await getHub(store.db, 'Family')).id).toBe(h.id);
+    expect((await getHub(store.db, h.id)).name).toBe('Family');
+    await expect(getHub(store.db, 'Nope')).rejects.toThrow(/No hub named "Nope"/);
+  });
+
+  it('keeps spoke options and re-plans a spoke whose options widen', async () => {
+    const h = await createHub(store.db, { id: ids(), name: 'H', object: 'contacts', now: 1 });
+    const s = await addSpoke(store.db, { id: ids(), hubId: h.id, name: 'work', type: 'vdir', config: { path: '/x' }, options: defaultSpokeOptions(), now: 1 });
+    expect(s.options.allowCreate).toBe(false);
+    await store.db.updateTable('spokes').set({ pushed_clock: 500 }).where('id', '=', s.id).execute();
+    const before = await getSpoke(store.db, h.id, 'work');
+    const after = await setSpokeOptions(store.db, before, { ...before.options, allowCreate: true, conditions: ['company = Acme'] });
+    expect(after.pushedClock).toBe(0);
+    const reread = await getSpoke(store.db, h.id, 'work');
+    expect(reread.options).toMatchObject({ allowCreate: true, conditions: ['company = Acme'] });
+    await expect(addSpoke(store.db, { id: ids(), hubId: h.id, name: 'work', type: 'vdir', config: {}, options: defaultSpokeOptions(), now: 1 })).rejects.toThrow(/already has a spoke/);
+  });
+
+  it('gives a hub lease to one holder at a time, and to another once expired or released', async () => {
+    const h = await createHub(store.db, { id: ids(), name: 'H', object: 'contacts', now: 1 });
+    await acquireLease(store.db, { hubId: h.id, hubName: 'H', holder: 'a', now: 1000, ttlMs: 100 });
+    await expect(acquireLease(store.db, { hubId: h.id, hubName: 'H', holder: 'b', now: 1050, ttlMs: 100 })).rejects.toBeInstanceOf(LeaseHeldError);
+    await acquireLease(store.db, { hubId: h.id, hubName: 'H', holder: 'a', now: 1060, ttlMs: 100 }); // re-entrant
+    await acquireLease(store.db, { hubId: h.id, hubName: 'H', holder: 'b', now: 1200, ttlMs: 100 }); // expired
+    await releaseLease(store.db, { hubId: h.id, holder: 'a' }); // not a's any more: no effect
+    await expect(acquireLease(store.db, { hubId: h.id, hubName: 'H', holder: 'c', now: 1210 })).rejects.toBeInstanceOf(LeaseHeldError);
+    await releaseLease(store.db, { hubId: h.id, holder: 'b' });
+    await acquireLease(store.db, { hubId: h.id, hubName: 'H', holder: 'c', now: 1220 });
+  });
+
+  it('lets exactly one of many concurrent claimants take a free lease', async () => {
+    const h = await createHub(store.db, { id: ids(), name: 'H', object: 'contacts', now: 1 });
+    const results = await Promise.allSettled(
+      Array.from({ length: 8 }, (_, i) => acquireLease(store.db, { hubId: h.id, hubName: 'H', holder: `w${i}`, now: 5000 })),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+  });
+
+  it('saves contacts with identity keys and a journal row per change, and keeps links one-to-one', async () => {
+    const h = await createHub(store.db, { id: ids(), name: 'H', object: 'contacts', now: 1 });
+    const s = await addSpoke(store.db, { id: ids(), hubId: h.id, name: 'a', type: 'vdir', config: {}, options: defaultSpokeOptions(), now: 1 });
+    const clock = new HubClock(() => 1_700_000_000_000, 0);
+    const ctx: RunContext = { db: store.db, tx: (fn) => store.db.transaction().execute(fn), clock, ids, hubId: h.id, runId: 'run-1', dryRun: false, progress: () => undefined };
+    const fields = { s: { 'name.given': 'Ann', 'name.surname': 'Lee' }, m: { emails: { 'ann@x.example': { address: 'Ann@x.example' } } } };
+    const id = ids();
+    await ctx.tx((db) =>
+      saveEntities(ctx, db, [{ id, uid: 'u-1', state: stateFromFields(fields, { at: 1, o: s.id, hv: 1 }), deleted: false, tombstone: null, before: undefined, action: 'create', spokeId: s.id }]),
+    );
+    const e = await loadEntity(store.db, h.id, id);
+    expect(e?.card.emails && Object.values(e.card.emails)[0]?.address).toBe('Ann@x.example');
+    expect(await keyOwnerCounts(store.db, h.id, ['e:ann@x.example', 'u:u-1', 'e:bob@x.example'])).toEqual(new Map([['e:ann@x.example', 1], ['u:u-1', 1]]));
+    const journal = await store.db.selectFrom('journal').selectAll().where('entity_id', '=', id).execute();
+    expect(journal.map((j) => [j.action, j.run_id, j.spoke_id])).toEqual([['create', 'run-1', s.id]]);
+
+    const link = { spokeId: s.id, entityId: id, remoteId: 'r1', etag: 'e1', base: fields, baseHash: 'h', baseVersion: 1, state: 'active' as const, observedAt: 1 };
+    await upsertLink(store.db, link);
+    await upsertLink(store.db, { ...link, etag: 'e2' });
+    const idx = await loadLinkIndex(store.db, s.id);
+    expect([...idx.entries()]).toEqual([['r1', { entityId: id, etag: 'e2', baseHash: 'h', state: 'active' }]]);
+  });
+
+  it('stores 64-bit clock values exactly', async () => {
+    const h = await createHub(store.db, { id: ids(), name: 'H', object: 'contacts', now: 1 });
+    const big = 1_900_000_000_000 * 1024 + 1023;
+    await store.db.updateTable('hubs').set({ clock: big }).where('id', '=', h.id).execute();
+    expect((await getHub(store.db, h.id)).clock).toBe(big);
+  });
+});
