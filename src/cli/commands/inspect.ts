@@ -2,7 +2,10 @@ import type { Command } from 'commander';
 import type { Card } from '../../model/card.js';
 import { cardSummary } from '../../model/card-fields.js';
 import { getHub, listSpokes } from '../../store/hubs.js';
+import type { Counts, RunTotals } from '../../engine/run/report.js';
 import { json, table, when } from '../format.js';
+
+const counts = (c: Counts): string => `+${c.created} ~${c.updated} -${c.deleted}`;
 import { CliError } from '../io.js';
 import type { CliEnv } from '../main.js';
 import { describeOptions } from './spoke.js';
@@ -95,14 +98,14 @@ export function registerInspectCommands(program: Command, env: CliEnv): void {
         if (opts.runs) {
           const runs = await db.selectFrom('runs').selectAll().where('hub_id', '=', hub.id).orderBy('started_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
           const rows = runs.map((r) => {
-            const s = JSON.parse(r.summary) as { totals?: { created: number; updated: number; deleted: number } };
+            const s = JSON.parse(r.summary) as { totals?: RunTotals };
             return { id: r.id, kind: r.kind, status: r.status, startedAt: r.started_at, finishedAt: r.finished_at, undoneBy: r.undone_by, totals: s.totals ?? null };
           });
           if (opts.json) return env.io.out(json(rows));
           return env.io.out(
             table(
-              ['RUN', 'KIND', 'STATUS', 'STARTED', 'CHANGES', 'UNDONE BY'],
-              rows.map((r) => [r.id, r.kind, r.status, when(r.startedAt), r.totals ? `+${r.totals.created} ~${r.totals.updated} -${r.totals.deleted}` : '', r.undoneBy ?? '']),
+              ['RUN', 'KIND', 'STATUS', 'STARTED', 'HUB', 'SPOKES', 'UNDONE BY'],
+              rows.map((r) => [r.id, r.kind, r.status, when(r.startedAt), r.totals ? counts(r.totals.hub) : '', r.totals ? counts(r.totals.spokes) : '', r.undoneBy ?? '']),
             ),
           );
         }

@@ -42,11 +42,12 @@ function counts(c: { created: number; updated: number; deleted: number }): strin
 
 export function printSummary(io: Io, r: RunSummary): void {
   const dry = r.kind === 'dry-run';
+  io.out('Counts are +created ~updated -deleted.');
   io.out(`${dry ? 'Dry run of' : 'Synced'} hub "${r.hub}" (run ${r.runId}) in ${((r.finishedAt - r.startedAt) / 1000).toFixed(1)} s${dry ? ' — nothing was changed' : ''}:`);
   for (const s of r.spokes) printSpoke(io, s, dry);
   const t = r.totals;
   io.out(
-    `Total: ${plural(t.created, 'created')}, ${plural(t.updated, 'updated')}, ${plural(t.deleted, 'deleted')}` +
+    `Total: hub ${counts(t.hub)}, spokes ${counts(t.spokes)}${dry ? ' (would be written)' : ''}` +
       `${t.conflicts ? `, ${plural(t.conflicts, 'conflict')} (see: hubsync conflicts "${r.hub}")` : ''}` +
       `${t.held ? `, ${plural(t.held, 'deletion')} held (see: hubsync held "${r.hub}")` : ''}` +
       `${t.problems ? `, ${plural(t.problems, 'problem')}` : ''}.`,
@@ -61,8 +62,8 @@ function printSpoke(io: Io, s: SpokeReport, dry: boolean): void {
   const verb = dry ? 'would be' : '';
   io.out(
     `  ${s.name}: read ${s.pulled.items + s.pulled.unchanged} (${s.pulled.items} new or changed); ` +
-      `into hub ${counts(s.inbound)}${s.inbound.linked ? `, ${s.inbound.linked} matched` : ''}; ` +
-      `written ${counts(s.outbound)}${verb ? ` (${verb})` : ''}`,
+      `into hub ${counts(s.inbound)}${s.inbound.linked ? `, ${s.inbound.linked} matched` : ''}${s.inbound.restored ? `, ${s.inbound.restored} restored` : ''}; ` +
+      `written ${counts(s.outbound)}${verb ? ` (${verb})` : ''}${s.outbound.failed ? `, ${s.outbound.failed} failed` : ''}`,
   );
   if (s.inbound.held) io.out(`    ${plural(s.inbound.held, 'deletion')} from this spoke held: too many at once to apply without confirmation`);
   if (s.outbound.held) io.out(`    ${plural(s.outbound.held, 'deletion')} to this spoke held: too many at once to apply without confirmation`);

@@ -47,7 +47,23 @@ export interface RunSummary {
   startedAt: number;
   finishedAt: number;
   spokes: SpokeReport[];
-  totals: { created: number; updated: number; deleted: number; conflicts: number; held: number; problems: number };
+  totals: RunTotals;
+}
+
+export interface Counts {
+  created: number;
+  updated: number;
+  deleted: number;
+}
+
+export interface RunTotals {
+  /** Changes the spokes brought into the hub. */
+  hub: Counts;
+  /** Changes written to the spokes (in a dry run: that would be written). */
+  spokes: Counts;
+  conflicts: number;
+  held: number;
+  problems: number;
 }
 
 export const MAX_PROBLEMS = 100;
@@ -77,12 +93,14 @@ export function addPlanned(r: SpokeReport, p: PlannedOp): void {
   if (r.planned.length < MAX_PLANNED) r.planned.push(p);
 }
 
-export function totalsOf(spokes: readonly SpokeReport[]): RunSummary['totals'] {
-  const t = { created: 0, updated: 0, deleted: 0, conflicts: 0, held: 0, problems: 0 };
+export function totalsOf(spokes: readonly SpokeReport[]): RunTotals {
+  const t: RunTotals = { hub: { created: 0, updated: 0, deleted: 0 }, spokes: { created: 0, updated: 0, deleted: 0 }, conflicts: 0, held: 0, problems: 0 };
   for (const s of spokes) {
-    t.created += s.inbound.created + s.outbound.created;
-    t.updated += s.inbound.updated + s.outbound.updated;
-    t.deleted += s.inbound.deleted + s.outbound.deleted;
+    for (const k of ['created', 'updated', 'deleted'] as const) {
+      t.hub[k] += s.inbound[k];
+      t.spokes[k] += s.outbound[k];
+    }
+    t.hub.updated += s.inbound.restored;
     t.conflicts += s.inbound.conflicts;
     t.held += s.inbound.held + s.outbound.held;
     t.problems += s.problemCount;

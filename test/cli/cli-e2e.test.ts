@@ -1,0 +1,244 @@
+/**
+ * The CLI end to end on real folders: what a person does with `hubsync`, checked in the files.
+ */
+import { mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { makeTempVdir, makeVcard, writeVcf } from '../support/vdir.js';
+import { cardsIn, emailsOfCard, hubsync, ok, peopleIn } from './cli-helpers.js';
+
+let root: { dir: string; cleanup(): Promise<void> };
+let data: string;
+let a: string;
+let b: string;
+let c: string;
+
+const person = (i: number, extra: Partial<Parameters<typeof makeVcard>[0]> = {}) =>
+  makeVcard({ uid: `p${i}-${extra.uid ?? 'x'}`, given: `Given${i}`, surname: `Family${i}`, emails: [`person${i}@example.com`], phones: [`+33 6 12 34 ${String(i).padStart(2, '0')} 00`], ...extra });
+
+async function threeFolders(): Promise<void> {
+  // Overlapping people, as three devices never synced before would hold them: same people,
+  // different UIDs and file names; A: 0-9, B: 5-14, C: 10-19.
+  for (let i = 0; i < 10; i++) await writeVcf(a, `a${i}.vcf`, person(i, { uid: `a${i}` }));
+  for (let i = 5; i < 15; i++) await writeVcf(b, `b${i}.vcf`, person(i, { uid: `b${i}` }));
+  for (let i = 10; i < 20; i++) await writeVcf(c, `c${i}.vcf`, person(i, { uid: `c${i}` }));
+  await ok(data, 'hub', 'create', 'Family', '--object', 'contacts');
+  for (const [name, dir] of [['a', a], ['b', b], ['c', c]] as const) {
+    await ok(data, 'spoke', 'add', 'Family', name, '--type', 'vdir', '--path', dir, '--allow-create', '--region', 'FR');
+  }
+}
+
+beforeEach(async () => {
+  root = await makeTempVdir('hubsync-cli-');
+  data = path.join(root.dir, 'data');
+  a = path.join(root.dir, 'a');
+  b = path.join(root.dir, 'b');
+  c = path.join(root.dir, 'c');
+  for (const d of [a, b, c]) await mkdir(d);
+});
+afterEach(async () => {
+  await root.cleanup();
+});
+
+describe('hubsync CLI on vCard folders', () => {
+  it('makes three overlapping folders converge, each person once in each folder', async () => {
+    await threeFolders();
+    const out = await ok(data, 'sync', 'Family');
+    expect(out).toMatch(/Synced hub "Family"/);
+    const expected = Array.from({ length: 20 }, (_, i) => `person${i}@example.com`).sort();
+    for (const dir of [a, b, c]) expect(await peopleIn(dir)).toEqual(expected);
+    const status = JSON.parse(await ok(data, 'status', 'Family', '--json')) as { contacts: number; spokes: { contacts: number; state: string }[] };
+    expect(status.contacts).toBe(20);
+    expect(status.spokes.map((s) => [s.contacts, s.state])).toEqual([[20, 'ok'], [20, 'ok'], [20, 'ok']]);
+  });
+
+  it('a second sync right after writes nothing', async () => {
+    await threeFolders();
+    await ok(data, 'sync', 'Family');
+    const before = await snapshot([a, b, c]);
+    const summary = JSON.parse(await ok(data, 'sync', 'Family', '--json')) as { totals: Record<string, unknown> };
+    const none = { created: 0, updated: 0, deleted: 0 };
+    expect(summary.totals).toMatchObject({ hub: none, spokes: none, conflicts: 0, held: 0 });
+    expect(await snapshot([a, b, c])).toEqual(before);
+  });
+
+  it('merges different fields edited in two folders', async () => {
+    await threeFolders();
+    await ok(data, 'sync', 'Family');
+    // Person 7 is in every folder now. In A, a new phone number; in B, a new e-mail and a title.
+    const fileIn = async (dir: string, email: string) => {
+      for (const [name, card] of await cardsIn(dir)) if (emailsOfCard(card).includes(email)) return path.join(dir, name);
+      throw new Error(`${email} not in ${dir}`);
+    };
+    const fa = await fileIn(a, 'person7@example.com');
+    const fb = await fileIn(b, 'person7@example.com');
+    await writeFile(fa, (await readFile(fa, 'utf8')).replace('END:VCARD', 'TEL;TYPE=HOME:+33 1 40 00 00 07\r\nEND:VCARD'));
+    await writeFile(fb, (await readFile(fb, 'utf8')).replace('END:VCARD', 'EMAIL;TYPE=WORK:seven@work.example\r\nTITLE:Chief Seventh Officer\r\nEND:VCARD'));
+    await ok(data, 'sync', 'Family');
+    for (const dir of [a, b, c]) {
+      const f = await fileIn(dir, 'person7@example.com');
+      const text = await readFile(f, 'utf8');
+      expect(text).toMatch(/seven@work\.example/);
+      expect(text).toMatch(/Chief Seventh Officer/);
+      expect(text.replace(/[\s-]/g, '')).toMatch(/\+33140000007/);
+    }
+    const conflicts = JSON.parse(await ok(data, 'conflicts', 'Family', '--json')) as unknown[];
+    expect(conflicts).toEqual([]);
+  });
+
+  it('propagates a deletion, and the deleted contact can be restored', async () => {
+    await threeFolders();
+    await ok(data, 'sync', 'Family');
+    await unlink(path.join(a, 'a3.vcf'));
+    const out = await ok(data, 'sync', 'Family');
+    expect(out).toMatch(/Total: hub \+0 ~0 -1, spokes \+0 ~0 -2/);
+    for (const dir of [a, b, c]) expect(await peopleIn(dir)).not.toContain('person3@example.com');
+    expect(await peopleIn(b)).toHaveLength(19);
+
+    const deleted = JSON.parse(await ok(data, 'contacts', 'Family', '--deleted', '--json')) as { id: string; label: string }[];
+    expect(deleted).toHaveLength(1);
+    await ok(data, 'restore', 'Family', (deleted[0] as { id: string }).id);
+    await ok(data, 'sync', 'Family');
+    for (const dir of [a, b, c]) expect(await peopleIn(dir)).toContain('person3@example.com');
+  });
+
+  it('holds a 90% deletion in one folder, deletes nothing elsewhere, and applies it once confirmed', async () => {
+    await threeFolders();
+    await ok(data, 'sync', 'Family');
+    const names = (await readdir(a)).filter((n) => n.endsWith('.vcf')).sort();
+    for (const n of names.slice(0, 18)) await unlink(path.join(a, n));
+    const r = await hubsync(data, 'sync', 'Family');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/18 deletions held/);
+    expect(await peopleIn(b)).toHaveLength(20);
+    expect(await peopleIn(c)).toHaveLength(20);
+    // Held deletions stay held across syncs.
+    await ok(data, 'sync', 'Family');
+    expect(await peopleIn(b)).toHaveLength(20);
+    const held = JSON.parse(await ok(data, 'held', 'Family', '--json')) as { spoke: string; direction: string }[];
+    expect(held).toHaveLength(18);
+    expect(new Set(held.map((h) => `${h.spoke}/${h.direction}`))).toEqual(new Set(['a/inbound']));
+
+    await ok(data, 'held', 'Family', '--confirm-all');
+    await ok(data, 'sync', 'Family');
+    for (const dir of [a, b, c]) expect(await peopleIn(dir)).toHaveLength(2);
+    expect(JSON.parse(await ok(data, 'held', 'Family', '--json'))).toEqual([]);
+  });
+
+  it('rejecting held deletions puts the contacts back where they were deleted', async () => {
+    await threeFolders();
+    await ok(data, 'sync', 'Family');
+    for (const n of (await readdir(a)).filter((x) => x.endsWith('.vcf'))) await unlink(path.join(a, n));
+    const r = await hubsync(data, 'sync', 'Family');
+    expect(r.out).toMatch(/20 deletions held/);
+    await ok(data, 'held', 'Family', '--reject-all');
+    await ok(data, 'sync', 'Family');
+    expect(await peopleIn(a)).toHaveLength(20);
+    expect(await peopleIn(b)).toHaveLength(20);
+  });
+
+  it('undo restores what a confirmed mass deletion removed', async () => {
+    await threeFolders();
+    await ok(data, 'sync', 'Family');
+    for (const n of (await readdir(a)).filter((x) => x.endsWith('.vcf')).slice(0, 15)) await unlink(path.join(a, n));
+    await ok(data, 'sync', 'Family');
+    const confirm = await ok(data, 'held', 'Family', '--confirm-all', '--json');
+    const decision = JSON.parse(confirm) as { runId: string };
+    await ok(data, 'sync', 'Family');
+    expect(await peopleIn(b)).toHaveLength(5);
+    await ok(data, 'undo', 'Family', '--run', decision.runId);
+    await ok(data, 'sync', 'Family');
+    for (const dir of [a, b, c]) expect(await peopleIn(dir)).toHaveLength(20);
+    const runs = JSON.parse(await ok(data, 'history', 'Family', '--runs', '--json')) as { id: string; undoneBy: string | null }[];
+    expect(runs.find((x) => x.id === decision.runId)?.undoneBy).toBeTruthy();
+  });
+
+  it('a dry run reports what it would do and changes nothing', async () => {
+    await threeFolders();
+    const before = await snapshot([a, b, c]);
+    const r = JSON.parse(await ok(data, 'sync', 'Family', '--dry-run', '--json')) as { kind: string; spokes: { name: string; outbound: { created: number }; planned: { op: string }[] }[] };
+    expect(r.kind).toBe('dry-run');
+    expect(r.spokes.map((s) => s.outbound.created)).toEqual([10, 10, 10]);
+    expect(r.spokes[0]?.planned.filter((p) => p.op === 'create')).toHaveLength(10);
+    expect(await snapshot([a, b, c])).toEqual(before);
+    const status = JSON.parse(await ok(data, 'status', 'Family', '--json')) as { contacts: number };
+    expect(status.contacts).toBe(0);
+    const human = await ok(data, 'sync', 'Family', '--dry-run');
+    expect(human).toMatch(/would create Given1[0-9] Family1[0-9]/);
+  });
+
+  it('a spoke without "allow create" only feeds the hub', async () => {
+    await writeVcf(a, 'a1.vcf', person(1));
+    await writeVcf(b, 'b2.vcf', person(2));
+    await ok(data, 'hub', 'create', 'H');
+    await ok(data, 'spoke', 'add', 'H', 'a', '--type', 'vdir', '--path', a);
+    await ok(data, 'spoke', 'add', 'H', 'b', '--type', 'vdir', '--path', b, '--allow-create');
+    await ok(data, 'sync', 'H');
+    expect(await peopleIn(a)).toEqual(['person1@example.com']);
+    expect(await peopleIn(b)).toEqual(['person1@example.com', 'person2@example.com']);
+    await ok(data, 'spoke', 'set', 'H', 'a', '--allow-create');
+    await ok(data, 'sync', 'H');
+    expect(await peopleIn(a)).toEqual(['person1@example.com', 'person2@example.com']);
+  });
+
+  it('sends a spoke only the contacts that meet its conditions', async () => {
+    await writeVcf(a, 'x.vcf', makeVcard({ uid: 'x', given: 'Xa', surname: 'Acme', emails: ['xa@acme.example'] }));
+    await writeVcf(a, 'y.vcf', makeVcard({ uid: 'y', given: 'Yo', surname: 'Other', emails: ['yo@other.example'] }));
+    await ok(data, 'hub', 'create', 'H');
+    await ok(data, 'spoke', 'add', 'H', 'a', '--type', 'vdir', '--path', a);
+    await ok(data, 'spoke', 'add', 'H', 'b', '--type', 'vdir', '--path', b, '--allow-create', '--condition', 'email-domain = acme.example');
+    await ok(data, 'sync', 'H');
+    expect(await peopleIn(b)).toEqual(['xa@acme.example']);
+  });
+
+  it('reports a broken file by name, leaves it untouched, and syncs the rest', async () => {
+    await writeVcf(a, 'good.vcf', person(1));
+    await writeVcf(a, 'broken.vcf', 'this is not a vcard\n');
+    await ok(data, 'hub', 'create', 'H');
+    await ok(data, 'spoke', 'add', 'H', 'a', '--type', 'vdir', '--path', a);
+    await ok(data, 'spoke', 'add', 'H', 'b', '--type', 'vdir', '--path', b, '--allow-create');
+    const out = await ok(data, 'sync', 'H');
+    expect(out).toMatch(/broken\.vcf/);
+    expect(await readFile(path.join(a, 'broken.vcf'), 'utf8')).toBe('this is not a vcard\n');
+    expect(await peopleIn(b)).toEqual(['person1@example.com']);
+  });
+
+  it('fails one spoke with a clear line naming hub and spoke, and syncs the others', async () => {
+    await writeVcf(a, 'a1.vcf', person(1));
+    await ok(data, 'hub', 'create', 'H');
+    await ok(data, 'spoke', 'add', 'H', 'a', '--type', 'vdir', '--path', a);
+    await ok(data, 'spoke', 'add', 'H', 'b', '--type', 'vdir', '--path', b, '--allow-create');
+    await ok(data, 'spoke', 'add', 'H', 'c', '--type', 'vdir', '--path', c, '--allow-create');
+    await rm(c, { recursive: true });
+    const r = await hubsync(data, 'sync', 'H');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/hub "H", spoke "c": .*/);
+    expect(r.err.trim().split('\n')).toHaveLength(1);
+    expect(await peopleIn(b)).toEqual(['person1@example.com']);
+  });
+
+  it('explains bad usage with one line and a non-zero exit', async () => {
+    const r1 = await hubsync(data, 'sync', 'Nope');
+    expect(r1.code).toBe(1);
+    expect(r1.err).toMatch(/No hub named "Nope"/);
+    await ok(data, 'hub', 'create', 'H');
+    const r2 = await hubsync(data, 'spoke', 'add', 'H', 'x', '--type', 'vdir', '--path', path.join(root.dir, 'missing'));
+    expect(r2.code).not.toBe(0);
+    expect(r2.err).toMatch(/Spoke "x"/);
+    const r3 = await hubsync(data, 'spoke', 'add', 'H', 'x', '--type', 'carrier-pigeon');
+    expect(r3.code).toBe(2);
+    expect(r3.err).toMatch(/Unknown spoke type "carrier-pigeon"/);
+  });
+});
+
+async function snapshot(dirs: string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const d of dirs) {
+    for (const n of (await readdir(d)).sort()) {
+      const p = path.join(d, n);
+      const st = await stat(p);
+      out[p] = `${st.mtimeMs}:${await readFile(p, 'utf8')}`;
+    }
+  }
+  return out;
+}
