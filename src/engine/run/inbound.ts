@@ -380,7 +380,10 @@ async function applyDeletions(
 
   let linked = 0;
   for (const l of links.values()) if (l.state === 'active') linked += 1;
-  const verdict = inboundGate({ deletes: real.length, linked, listedNone: p.complete && p.listed === 0 });
+  // "Lists nothing": a complete listing that is empty, or a change list that deletes every linked
+  // contact and brings nothing else.
+  const emptied = p.listed === 0 && (p.complete || real.length >= linked);
+  const verdict = inboundGate({ deletes: real.length, linked, listedNone: emptied });
   if (verdict.hold) {
     await holdInbound(ctx, rt, real, verdict.reason);
     return;

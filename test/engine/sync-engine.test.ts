@@ -1,0 +1,216 @@
+/**
+ * The engine end to end on both store dialects, with in-memory spokes: the behaviours a user
+ * relies on, each in a small scenario (the randomized simulation lives in simulation.test.ts).
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryBackend, MemoryRegistry, memoryConnectorFactory, ManualClock } from '../../src/connectors/memory/memory-connector.js';
+import type { ConnectorFactory } from '../../src/connectors/kit/contract.js';
+import { uuidv7Generator } from '../../src/engine/ids.js';
+import { defaultSpokeOptions, type SpokeOptions } from '../../src/engine/plan/options.js';
+import { confirmHeld, resolveConflict } from '../../src/engine/run/decisions.js';
+import { syncHub, type EngineDeps } from '../../src/engine/run/sync-hub.js';
+import { addSpoke, createHub } from '../../src/store/hubs.js';
+import { LeaseHeldError } from '../../src/store/lease.js';
+import type { Store } from '../../src/store/open.js';
+import { emailsOf, makeCard, nameComponent, phonesOf } from '../support/cards.js';
+import { useStores } from '../support/stores.js';
+
+const stores = useStores();
+
+describe.each(stores)('sync engine on $dialect', (ts) => {
+  let store: Store & { dispose(): Promise<void> };
+  let clock: ManualClock;
+  let registry: MemoryRegistry;
+  let deps: EngineDeps;
+
+  beforeEach(async () => {
+    store = await ts.open();
+    clock = new ManualClock();
+    registry = new MemoryRegistry();
+    deps = {
+      db: store.db,
+      factories: new Map<string, ConnectorFactory>([['memory', memoryConnectorFactory(registry) as ConnectorFactory]]),
+      now: clock.now,
+      ids: uuidv7Generator(clock.now),
+      holder: 'test',
+    };
+    await createHub(store.db, { id: deps.ids(), name: 'H', object: 'contacts', now: clock.now() });
+  });
+  afterEach(async () => {
+    await store.dispose();
+  });
+
+  async function spoke(name: string, backend: MemoryBackend, options: Partial<SpokeOptions> = { allowCreate: true }): Promise<MemoryBackend> {
+    registry.add(name, backend);
+    const hub = await store.db.selectFrom('hubs').select('id').where('name', '=', 'H').executeTakeFirstOrThrow();
+    await addSpoke(store.db, { id: deps.ids(), hubId: hub.id, name, type: 'memory', config: { backend: name }, options: { ...defaultSpokeOptions(), ...options }, now: clock.now() });
+    return backend;
+  }
+  const sync = async (opts: { dryRun?: boolean; spokes?: string[] } = {}) => {
+    clock.advance(1000);
+    return syncHub(deps, { hub: 'H', ...opts });
+  };
+  const cards = (b: MemoryBackend) => b.list().map((i) => i.card).filter((c) => c !== null);
+  const writes = (b: MemoryBackend) => {
+    const n = b.callCounts();
+    return n.create + n.update + n.delete;
+  };
+
+  it('matches the same person across spokes by e-mail and merges their fields', async () => {
+    const a = await spoke('a', new MemoryBackend({ now: clock.now }));
+    const b = await spoke('b', new MemoryBackend({ now: clock.now, clientIds: true }));
+    a.userCreate(makeCard({ given: 'Ann', surname: 'Lee', emails: ['ann@x.example'], phones: ['+33 6 12 34 56 78'] }));
+    b.userCreate(makeCard({ given: 'Ann', surname: 'Lee', emails: ['ANN@x.example'], org: 'Acme' }));
+    b.userCreate(makeCard({ given: 'Bob', surname: 'Ray', emails: ['bob@x.example'] }));
+    const r = await sync();
+    expect(r.status).toBe('ok');
+    expect(cards(a)).toHaveLength(2);
+    expect(cards(b)).toHaveLength(2);
+    const annInA = cards(a).find((c) => nameComponent(c, 'given') === 'Ann');
+    expect(annInA?.organizations && Object.values(annInA.organizations)[0]?.name).toBe('Acme');
+    const annInB = cards(b).find((c) => nameComponent(c, 'given') === 'Ann');
+    expect(phonesOf(annInB ?? makeCard()).map((p) => p.replace(/\D/g, ''))).toEqual(['33612345678']);
+
+    a.resetCallCounts();
+    b.resetCallCounts();
+    const again = await sync();
+    expect(again.totals).toMatchObject({ hub: { created: 0, updated: 0, deleted: 0 }, spokes: { created: 0, updated: 0, deleted: 0 } });
+    expect(writes(a) + writes(b)).toBe(0);
+  });
+
+  it('keeps both edits of different fields, and logs the loser of a same-field conflict', async () => {
+    const a = await spoke('a', new MemoryBackend({ now: clock.now }));
+    const b = await spoke('b', new MemoryBackend({ now: clock.now }));
+    const id = a.userCreate(makeCard({ given: 'Ann', surname: 'Lee', emails: ['ann@x.example'] }));
+    await sync();
+    const bId = (b.list()[0] as { id: string }).id;
+    clock.advance(10);
+    a.userUpdate(id, (c) => ({ ...c, notes: { n: { note: 'from A' } } }));
+    clock.advance(10);
+    b.userUpdate(bId, (c) => ({ ...c, organizations: { o: { name: 'Acme' } }, notes: { n: { note: 'from B (later)' } } }));
+    const r = await sync();
+    expect(r.totals.conflicts).toBe(1);
+    for (const backend of [a, b]) {
+      const c = cards(backend)[0];
+      expect(c?.organizations && Object.values(c.organizations)[0]?.name).toBe('Acme');
+      expect(c?.notes && Object.values(c.notes)[0]?.note).toBe('from B (later)');
+    }
+    const conflicts = await store.db.selectFrom('conflicts').selectAll().execute();
+    expect(conflicts.map((c) => [c.path, JSON.parse(c.kept), JSON.parse(c.lost)])).toEqual([['note', 'from B (later)', 'from A']]);
+    // A person picks the losing value after all: it reaches every spoke.
+    await resolveConflict(deps, 'H', (conflicts[0] as { id: string }).id, 'lost');
+    await sync();
+    for (const backend of [a, b]) expect(Object.values(cards(backend)[0]?.notes ?? {})[0]?.note).toBe('from A');
+  });
+
+  it('an edit beats a concurrent deletion', async () => {
+    const a = await spoke('a', new MemoryBackend({ now: clock.now }));
+    const b = await spoke('b', new MemoryBackend({ now: clock.now }));
+    const id = a.userCreate(makeCard({ given: 'Ann', emails: ['ann@x.example'] }));
+    a.userCreate(makeCard({ given: 'Bob', emails: ['bob@x.example'] }));
+    await sync();
+    a.userUpdate(id, (c) => ({ ...c, emails: { ...c.emails, e9: { address: 'new@x.example' } } }));
+    const annInB = b.list().find((i) => i.card && emailsOf(i.card).includes('ann@x.example'));
+    b.userDelete((annInB as { id: string }).id);
+    const r = await sync();
+    expect(r.totals.hub.deleted).toBe(0);
+    await sync();
+    const ann = (backend: MemoryBackend) => cards(backend).filter((c) => nameComponent(c, 'given') === 'Ann').map((c) => emailsOf(c).sort());
+    expect(ann(a)).toEqual([['ann@x.example', 'new@x.example']]);
+    expect(ann(b)).toEqual([['ann@x.example', 'new@x.example']]);
+    const conflicts = await store.db.selectFrom('conflicts').selectAll().execute();
+    expect(conflicts.map((c) => [c.path, JSON.parse(c.kept), JSON.parse(c.lost)])).toEqual([['*', 'edited', 'deleted']]);
+  });
+
+  it('a spoke that suddenly lists nothing deletes nothing', async () => {
+    const a = await spoke('a', new MemoryBackend({ now: clock.now }));
+    const b = await spoke('b', new MemoryBackend({ now: clock.now }));
+    for (let i = 0; i < 5; i++) a.userCreate(makeCard({ given: `P${i}`, emails: [`p${i}@x.example`] }));
+    await sync();
+    for (const item of b.list()) b.userDelete(item.id);
+    const r = await sync();
+    expect(r.totals.held).toBe(5);
+    expect(cards(a)).toHaveLength(5);
+    const held = await store.db.selectFrom('held_deletes').selectAll().execute();
+    expect(held.every((h) => h.reason === 'spoke-empty')).toBe(true);
+    await confirmHeld(deps, 'H', 'all');
+    await sync();
+    expect(cards(a)).toHaveLength(0);
+  });
+
+  it('never deletes what a truncated listing merely failed to show', async () => {
+    const a = await spoke('a', new MemoryBackend({ now: clock.now, incremental: false }));
+    const b = await spoke('b', new MemoryBackend({ now: clock.now }));
+    for (let i = 0; i < 6; i++) a.userCreate(makeCard({ given: `P${i}`, emails: [`p${i}@x.example`] }));
+    await sync();
+    a.truncateNextListing(4);
+    const r = await sync();
+    expect(r.totals.hub.deleted).toBe(0);
+    expect(cards(b)).toHaveLength(6);
+  });
+
+  it('a lost create response makes no duplicate (server ids, recovery by marker)', async () => {
+    const a = await spoke('a', new MemoryBackend({ now: clock.now }));
+    const b = await spoke('b', new MemoryBackend({ now: clock.now }));
+    a.userCreate(makeCard({ given: 'Ann', emails: ['ann@x.example'] }));
+    b.loseNextResponse({ methods: ['create'] });
+    const first = await sync();
+    expect(first.spokes.find((s) => s.name === 'b')?.outbound.failed).toBe(1);
+    expect(cards(b)).toHaveLength(1);
+    await sync();
+    await sync();
+    expect(cards(b)).toHaveLength(1);
+    expect(cards(a)).toHaveLength(1);
+    const intents = await store.db.selectFrom('intents').selectAll().execute();
+    expect(intents).toEqual([]);
+  });
+
+  it('a dry run changes nothing in the hub or any spoke', async () => {
+    const a = await spoke('a', new MemoryBackend({ now: clock.now }));
+    const b = await spoke('b', new MemoryBackend({ now: clock.now }));
+    a.userCreate(makeCard({ given: 'Ann', emails: ['ann@x.example'] }));
+    const before = [a.snapshot(), b.snapshot()];
+    const r = await sync({ dryRun: true });
+    expect(r.kind).toBe('dry-run');
+    expect(r.spokes.find((s) => s.name === 'b')?.planned).toEqual([expect.objectContaining({ op: 'create' })]);
+    expect([a.snapshot(), b.snapshot()]).toEqual(before);
+    expect(await store.db.selectFrom('entities').selectAll().execute()).toEqual([]);
+    expect(await store.db.selectFrom('leases').selectAll().execute()).toEqual([]);
+  });
+
+  it('never writes to a feed-only spoke, and never to a read-only one', async () => {
+    const a = await spoke('a', new MemoryBackend({ now: clock.now }), { allowCreate: false });
+    const ro = await spoke('ro', new MemoryBackend({ now: clock.now, readOnly: true }), { allowCreate: true });
+    const b = await spoke('b', new MemoryBackend({ now: clock.now }));
+    a.userCreate(makeCard({ given: 'Ann', emails: ['ann@x.example'] }));
+    ro.userCreate(makeCard({ given: 'Dir', emails: ['dir@x.example'] }));
+    b.userCreate(makeCard({ given: 'Bob', emails: ['bob@x.example'] }));
+    await sync();
+    expect(cards(b)).toHaveLength(3);
+    expect(writes(a) + writes(ro)).toBe(0);
+  });
+
+  it('lets one process at a time sync a hub', async () => {
+    await spoke('a', new MemoryBackend({ now: clock.now }));
+    const other = { ...deps, holder: 'other' };
+    const { acquireLease } = await import('../../src/store/lease.js');
+    const hub = await store.db.selectFrom('hubs').select('id').executeTakeFirstOrThrow();
+    await acquireLease(store.db, { hubId: hub.id, hubName: 'H', holder: 'other', now: clock.now() });
+    await expect(syncHub(deps, { hub: 'H' })).rejects.toBeInstanceOf(LeaseHeldError);
+    await expect(syncHub(other, { hub: 'H' })).resolves.toMatchObject({ status: 'ok' });
+  });
+
+  it('a failing spoke fails alone', async () => {
+    const a = await spoke('a', new MemoryBackend({ now: clock.now }));
+    const b = await spoke('b', new MemoryBackend({ now: clock.now }));
+    a.userCreate(makeCard({ given: 'Ann', emails: ['ann@x.example'] }));
+    b.failNext(100, 'transient', { methods: ['pull'] });
+    const r = await sync();
+    expect(r.status).toBe('partial');
+    expect(r.spokes.find((s) => s.name === 'b')).toMatchObject({ status: 'error' });
+    expect(r.spokes.find((s) => s.name === 'a')).toMatchObject({ status: 'ok' });
+    b.clearFaults();
+    await sync();
+    expect(cards(b)).toHaveLength(1);
+  });
+});
