@@ -5,8 +5,9 @@
  * Only strong identifiers link: the same UID, or an e-mail address or phone number that no other hub
  * contact has (a shared family address or a switchboard number is weak evidence and links nothing).
  * Names confirm or veto: the same identifier under two different names is not linked but sent to
- * review. A link is made only for a unique, mutual best match; every other plausible pairing goes to
- * the review list and the spoke item becomes a contact of its own — nothing is merged on a guess,
+ * review. A link is made only for a unique, mutual best match (one candidate strong enough to
+ * link, and no other strong one on either side); every other plausible pairing goes to the review
+ * list and the spoke item becomes a contact of its own — nothing is merged on a guess,
  * and matches are never chained (A~B, B~C does not link A with C).
  */
 import type { Fields } from '../../model/fields.js';
@@ -61,17 +62,23 @@ export function scorePair(
   const ek = new Set(entity.keys);
   let uid = false;
   let strong = false;
+  let email = false;
   for (const k of item.keys) {
     if (!ek.has(k)) continue;
     if (k.startsWith('u:')) uid = true;
     // An identifier held by several hub contacts says little about which one this is.
-    else if ((keyOwners.get(k) ?? 0) <= 1) strong = true;
+    else if ((keyOwners.get(k) ?? 0) <= 1) {
+      strong = true;
+      if (k.startsWith('e:')) email = true;
+    }
   }
   if (uid) return 100;
   if (!strong) return 0;
   if (item.name === null || entity.name === null) return AUTO_LINK_SCORE;
   if (item.name === entity.name) return 99;
-  return PLAUSIBLE_SCORE; // the same identifier under another name: ask a person
+  // The same e-mail under another name (a maiden name, a nickname) is worth a person's look; a
+  // phone number under another name is usually a shared line (a switchboard, a family landline).
+  return email ? PLAUSIBLE_SCORE : 0;
 }
 
 /**
@@ -111,12 +118,17 @@ export function matchItems(
   }
   const links = new Map<string, string>();
   const reviews = new Map<string, MatchCandidate[]>();
+  const strongSuitors = (entityId: string) => (suitors.get(entityId) ?? []).filter((s) => s.score >= AUTO_LINK_SCORE).length;
   for (const [itemId, list] of [...plausible.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const best = list[0];
-    const unique = list.length === 1 && best !== undefined && best.score >= AUTO_LINK_SCORE;
-    const mutual = unique && (suitors.get(best.entityId) ?? []).length === 1;
-    if (unique && mutual) links.set(itemId, best.entityId);
-    else reviews.set(itemId, list);
+    const strongOnes = list.filter((m) => m.score >= AUTO_LINK_SCORE);
+    // Unique: one candidate strong enough to link, and no other one strong enough to compete.
+    const unique = best !== undefined && strongOnes.length === 1 && strongOnes[0] === best;
+    const mutual = unique && strongSuitors(best.entityId) === 1;
+    if (unique && mutual) {
+      links.set(itemId, best.entityId);
+      // Weaker resemblances of a linked item are not duplicates to review.
+    } else reviews.set(itemId, list);
   }
   return { links, reviews };
 }
