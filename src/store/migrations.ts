@@ -180,8 +180,33 @@ const initial: Migration = {
   },
 };
 
+const accounts: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('accounts')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('provider', 'text', (c) => c.notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('kind', 'text', (c) => c.notNull())
+      .addColumn('settings', 'text', (c) => c.notNull())
+      .addColumn('secret', 'text', (c) => c.notNull())
+      .addColumn('access_token', 'text')
+      .addColumn('access_expires_at', 'bigint')
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('last_error', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addUniqueConstraint('accounts_provider_name', ['provider', 'name'])
+      .execute();
+  },
+  async down(db: AnyDb) {
+    await db.schema.dropTable('accounts').ifExists().execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001-initial': initial,
+  '0002-accounts': accounts,
 };
 
 class InCodeMigrations implements MigrationProvider {
@@ -202,6 +227,7 @@ export async function migrateToLatest(db: AnyDb): Promise<void> {
 
 /** Used by tests to start from nothing on a shared PostgreSQL database. */
 export async function dropAll(db: AnyDb): Promise<void> {
+  await accounts.down?.(db);
   await initial.down?.(db);
   await sql`drop table if exists kysely_migration`.execute(db);
   await sql`drop table if exists kysely_migration_lock`.execute(db);

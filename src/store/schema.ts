@@ -176,6 +176,28 @@ export interface LeaseTable {
   expires_at: number;
 }
 
+export interface AccountTable {
+  id: string;
+  /** google | microsoft | carddav | … */
+  provider: string;
+  /** What people call it: an e-mail address, a tenant's name. Unique per provider. */
+  name: string;
+  /** user (one person's delegated access) | organization (an app's access to a whole tenant) */
+  kind: string;
+  /** JSON: non-secret settings (tenant id, client id, granted scopes, e-mail). */
+  settings: string;
+  /** Sealed JSON (accounts/secret-box.ts): refresh token, password, client secret. */
+  secret: string;
+  /** Sealed current access token, shared by processes until it expires. */
+  access_token: string | null;
+  access_expires_at: number | null;
+  /** ok | needs-sign-in */
+  state: string;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface MigrationRow {
   id: Generated<number>;
 }
@@ -193,4 +215,5 @@ export interface Schema {
   journal: JournalTable;
   runs: RunTable;
   leases: LeaseTable;
+  accounts: AccountTable;
 }

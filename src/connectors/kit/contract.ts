@@ -119,6 +119,24 @@ export interface ConnectorEnv {
   now(): number;
   /** The region phone numbers without a country code belong to (ISO 3166-1 alpha-2). */
   defaultRegion: string;
+  /** The credentials of the account behind the spoke, when it has one (see src/accounts/). */
+  auth?: SpokeAuth;
+  /** The HTTP transport; tests and benchmarks inject counting or faulty ones. Default: global fetch. */
+  fetch?: typeof globalThis.fetch;
+}
+
+/**
+ * Credentials handed to a connector. The connector never sees where they are stored, and never
+ * logs them.
+ */
+export interface SpokeAuth {
+  /** A valid OAuth access token, refreshed as needed (once at a time per account). */
+  accessToken?(): Promise<string>;
+  /** The provider refused this token (HTTP 401): drop it so the next call gets a fresh one. */
+  invalidateAccessToken?(token: string): void;
+  /** For Basic/Digest authentication (CardDAV). */
+  username?: string;
+  password?: string;
 }
 
 export interface ConnectorFactory<Config = unknown> {
@@ -129,5 +147,11 @@ export interface ConnectorFactory<Config = unknown> {
   parseConfig(raw: Record<string, unknown>): Config;
   /** What this type can do, known before any connection is made (the UI and CLI use it). */
   capabilities: Capabilities;
+  /**
+   * Spokes of this type act through an account of this provider (`google`, `microsoft`,
+   * `carddav`), named by the `account` setting of their config. The app resolves it into
+   * `ConnectorEnv.auth`; the connector never reads the account store.
+   */
+  accountProvider?: string;
   create(config: Config, env: ConnectorEnv): Connector;
 }

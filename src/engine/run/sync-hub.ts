@@ -4,7 +4,7 @@
  * holds the hub's lease from start to end; each spoke fails alone, and the others go on.
  */
 import type { Kysely } from 'kysely';
-import type { ConnectorFactory } from '../../connectors/kit/contract.js';
+import type { ConnectorEnv, ConnectorFactory } from '../../connectors/kit/contract.js';
 import { isConnectorError } from '../../connectors/kit/errors.js';
 import { getHub, listSpokes, updateSpokeStatus, type Spoke } from '../../store/hubs.js';
 import { acquireLease, LEASE_TTL_MS, releaseLease, renewLease } from '../../store/lease.js';
@@ -27,6 +27,11 @@ export interface EngineDeps {
   ids: IdGen;
   /** Who holds the lease: host, pid and a random part. */
   holder: string;
+  /**
+   * What a spoke's connector needs beyond its settings: the credentials of its account, an HTTP
+   * transport. Built by the app (which owns the account store), never by the engine.
+   */
+  prepareEnv?: (spoke: Spoke) => Promise<Partial<ConnectorEnv>>;
   onProgress?: (ev: ProgressEvent) => void;
 }
 
@@ -67,7 +72,15 @@ export async function syncHub(deps: EngineDeps, req: SyncRequest): Promise<RunSu
   try {
     const body = async (db: Db, inTx: boolean): Promise<RunSummary> => {
       const clockRow = await db.selectFrom('hubs').select('clock').where('id', '=', hub.id).executeTakeFirstOrThrow();
-      const clock = new HubClock(deps.now, clockRow.clock);
+      // The stored clock is written at the end of a run; a run that died after committing changes
+      // left contacts with newer versions. The clock must not start below them, or this run's push
+      // window (pushed_clock, clock] would end before those contacts and skip them.
+      const newest = await db
+        .selectFrom('entities')
+        .select((eb) => eb.fn.max('version').as('v'))
+        .where('hub_id', '=', hub.id)
+        .executeTakeFirst();
+      const clock = new HubClock(deps.now, Math.max(clockRow.clock, Number(newest?.v ?? 0)));
       const ctx: RunContext = {
         db,
         tx: inTx ? (fn) => fn(db) : (fn) => (db as Kysely<Schema>).transaction().execute(fn),
@@ -143,7 +156,8 @@ async function runSpokes(ctx: RunContext, deps: EngineDeps, spokes: Spoke[], ren
       const factory = deps.factories.get(spoke.type);
       if (!factory) throw new Error(`unknown spoke type "${spoke.type}" (this installation knows ${[...deps.factories.keys()].join(', ')})`);
       const config = factory.parseConfig(spoke.config);
-      const real = factory.create(config, { now: deps.now, defaultRegion: spoke.options.defaultRegion });
+      const extra = deps.prepareEnv ? await deps.prepareEnv(spoke) : {};
+      const real = factory.create(config, { ...extra, now: deps.now, defaultRegion: spoke.options.defaultRegion });
       const conn = ctx.dryRun ? pretendWrites(real) : real;
       const caps = conn.capabilities;
       const rt: SpokeRuntime = {
