@@ -9,6 +9,7 @@ import { DecisionError } from '../engine/run/decisions.js';
 import { SpokeSelectionError } from '../engine/run/sync-hub.js';
 import { NotFoundError } from '../store/hubs.js';
 import { LeaseHeldError } from '../store/lease.js';
+import { registerAccountCommands } from './commands/account.js';
 import { registerDecisionCommands } from './commands/decide.js';
 import { registerHubCommands } from './commands/hub.js';
 import { registerInspectCommands } from './commands/inspect.js';
@@ -35,6 +36,7 @@ export function buildProgram(env: CliEnv, setExit: (code: number) => void): Comm
   registerInspectCommands(program, env);
   registerDecisionCommands(program, env);
   registerStartCommand(program, env);
+  registerAccountCommands(program, env);
   return program;
 }
 
