@@ -194,7 +194,12 @@ export function nameKey(card: Card): string | null {
   for (const c of name.components ?? []) {
     if (c.kind === 'given' || c.kind === 'surname' || c.kind === 'surname2') parts.push(c.value);
   }
-  return sortedTokens(parts.join(' ')) ?? sortedTokens(name.full ?? '');
+  return nameKeyOfParts({ names: parts, full: name.full });
+}
+
+/** `nameKey` from name parts already taken apart (the engine's field space). */
+export function nameKeyOfParts(p: { names: readonly (string | undefined)[]; full?: string | undefined }): string | null {
+  return sortedTokens(p.names.filter((x): x is string => !!x).join(' ')) ?? sortedTokens(p.full ?? '');
 }
 
 /** A keyword's identity: its folded text; null when empty. */

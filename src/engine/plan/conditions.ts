@@ -6,7 +6,7 @@
  * `=` and `~` hold when any value matches, `!=` when none does.
  */
 import type { Fields } from '../../model/fields.js';
-import { foldText } from './fold.js';
+import { foldName } from '../../model/normalize.js';
 
 export const CONDITION_FIELDS = ['email-domain', 'company', 'department', 'category', 'title'] as const;
 export type ConditionField = (typeof CONDITION_FIELDS)[number];
@@ -47,8 +47,8 @@ function valuesOf(f: Fields, field: ConditionField): string[] {
 }
 
 export function meetsCondition(f: Fields, c: Condition): boolean {
-  const want = foldText(c.value);
-  const have = valuesOf(f, c.field).map(foldText);
+  const want = foldName(c.value);
+  const have = valuesOf(f, c.field).map(foldName);
   switch (c.op) {
     case '=':
       return have.includes(want);

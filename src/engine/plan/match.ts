@@ -11,7 +11,7 @@
  * and matches are never chained (A~B, B~C does not link A with C).
  */
 import type { Fields } from '../../model/fields.js';
-import { foldText } from './fold.js';
+import { nameKeyOfParts } from '../../model/normalize.js';
 
 export interface MatchSubject {
   id: string;
@@ -44,14 +44,9 @@ export function identityKeys(f: Fields, uid: string | null): string[] {
   return keys.sort();
 }
 
-/** A name comparison key: folded tokens of the given and family names (or the full name), sorted. */
+/** The name comparison key of `normalize.ts` (folded given and family names, sorted tokens). */
 export function nameKeyOfFields(f: Fields): string | null {
-  const parts = [f.s['name.given'], f.s['name.given2'], f.s['name.surname'], f.s['name.surname2']].filter(
-    (p): p is string => !!p,
-  );
-  const source = parts.length > 0 ? parts.join(' ') : (f.s['name.full'] ?? f.s['org.name'] ?? '');
-  const tokens = foldText(source).split(/[\s,.'’-]+/).filter(Boolean).sort();
-  return tokens.length > 0 ? tokens.join(' ') : null;
+  return nameKeyOfParts({ names: [f.s['name.given'], f.s['name.surname'], f.s['name.surname2']], full: f.s['name.full'] });
 }
 
 export function scorePair(
