@@ -45,6 +45,26 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * Kysely's SQLite driver prepares every query anew; compiling the same SQL again and again was a
+ * large share of a sync's CPU time. Statements are reused by their text (bounded: multi-row inserts
+ * of varying sizes produce many texts). Safe because the driver runs one query at a time on this
+ * connection and never keeps an iterator open across queries.
+ */
+function cacheStatements(sqlite: Database.Database): void {
+  const prepare = sqlite.prepare.bind(sqlite);
+  const cache = new Map<string, Database.Statement>();
+  sqlite.prepare = ((source: string) => {
+    let st = cache.get(source);
+    if (!st) {
+      if (cache.size >= 1000) cache.clear();
+      st = prepare(source);
+      cache.set(source, st);
+    }
+    return st;
+  }) as typeof sqlite.prepare;
+}
+
 export async function openStore(loc: StoreLocation): Promise<Store> {
   if (loc.kind === 'sqlite') {
     mkdirSync(path.dirname(loc.file), { recursive: true });
@@ -55,6 +75,7 @@ export async function openStore(loc: StoreLocation): Promise<Store> {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
+    cacheStatements(sqlite);
     const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
     await migrateToLatest(db as unknown as Kysely<unknown>);
     return { db, dialect: 'sqlite', location: loc.file, close: () => db.destroy() };
