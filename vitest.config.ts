@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 const truthy = (v: string | undefined): boolean => !!v && !['0', 'false', 'no', 'off'].includes(v.toLowerCase());
 const ci = truthy(process.env.CI);
@@ -8,6 +8,8 @@ const refuseOnly = ci || process.env.npm_lifecycle_event === 'test';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Needs Radicale and Xandikos: run by `npm run test:interop` (vitest.interop.config.ts), not here.
+    exclude: [...configDefaults.exclude, 'test/interop/**'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

@@ -36,10 +36,10 @@ export async function openApp(opts: GlobalOptions, extra: AppExtras = {}): Promi
   const env = extra.env ?? process.env;
   const dataDir = resolveDataDir(opts, env);
   const store = await openStore(resolveStoreLocation({ databaseUrl: resolveDatabaseUrl(opts, env), dataDir }));
-  const factories = extra.factories ?? builtinConnectors();
+  const factories = extra.factories ?? builtinConnectors({ endpoints: endpointsFrom(env) });
   const box = loadSecretBox({ envKey: env.HUBSYNC_SECRET_KEY, dataDir });
   const accounts = new AccountStore(store.db, box);
-  const tokens = new AccessTokens(accounts, tokenRefreshers({ endpoints: endpointsFrom(env) }));
+  const tokens = new AccessTokens(accounts, tokenRefreshers({ endpoints: endpointsFrom(env), clients: oauthClientsFrom(env) }));
   const ids = uuidv7Generator();
 
   const prepareEnv = async (spoke: Spoke): Promise<Partial<ConnectorEnv>> => {
@@ -74,5 +74,12 @@ export async function openApp(opts: GlobalOptions, extra: AppExtras = {}): Promi
 export function endpointsFrom(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(env)) if (k.startsWith('HUBSYNC_') && k.endsWith('_URL')) out[k] = v;
+  return out;
+}
+
+/** OAuth clients of this installation: every `HUBSYNC_*_CLIENT_ID` / `HUBSYNC_*_CLIENT_SECRET` setting. */
+export function oauthClientsFrom(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(env)) if (/^HUBSYNC_.+_CLIENT_(ID|SECRET)$/.test(k)) out[k] = v;
   return out;
 }

@@ -11,9 +11,12 @@ import { NotFoundError } from '../store/hubs.js';
 import { LeaseHeldError } from '../store/lease.js';
 import { registerAccountCommands } from './commands/account.js';
 import { registerDecisionCommands } from './commands/decide.js';
+import { registerEmulateCommands } from './commands/emulate.js';
 import { registerHubCommands } from './commands/hub.js';
 import { registerInspectCommands } from './commands/inspect.js';
+import { registerMailboxesCommand } from './commands/mailboxes.js';
 import { registerSpokeCommands } from './commands/spoke.js';
+import { registerServeCommand } from './commands/serve.js';
 import { registerStartCommand } from './commands/start.js';
 import { registerSyncCommand } from './commands/sync.js';
 import { CliError, processIo, type Io } from './io.js';
@@ -36,7 +39,10 @@ export function buildProgram(env: CliEnv, setExit: (code: number) => void): Comm
   registerInspectCommands(program, env);
   registerDecisionCommands(program, env);
   registerStartCommand(program, env);
+  registerServeCommand(program, env);
   registerAccountCommands(program, env);
+  registerMailboxesCommand(program, env);
+  registerEmulateCommands(program, env);
   return program;
 }
 

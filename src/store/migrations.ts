@@ -204,9 +204,89 @@ const accounts: Migration = {
   },
 };
 
+/**
+ * 0003: the web app's tenancy. Organisations own hubs and accounts (`org_id`, nullable: hubs and
+ * accounts made by the CLI have none until an organisation adopts them — the server gives them to
+ * the first organisation, see docs/web.md); users sign in with a scrypt password hash; sessions
+ * carry their CSRF token and the wizard's draft; invitations are single-use, expiring and bound to
+ * an address (only a SHA-256 of the link's token is stored); hub_schedules holds the per-hub sync
+ * interval; outbox keeps the mail sent (or, without SMTP, not sent) for the outbox page.
+ */
+const organizations: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('organizations')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('users')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('org_id', 'text', (c) => c.notNull().references('organizations.id').onDelete('cascade'))
+      .addColumn('email', 'text', (c) => c.notNull().unique())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('password_hash', 'text', (c) => c.notNull())
+      .addColumn('role', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('sessions')
+      .addColumn('id_hash', 'text', (c) => c.primaryKey())
+      .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+      .addColumn('csrf', 'text', (c) => c.notNull())
+      .addColumn('data', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('invitations')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('org_id', 'text', (c) => c.notNull().references('organizations.id').onDelete('cascade'))
+      .addColumn('hub_id', 'text', (c) => c.notNull())
+      .addColumn('provider', 'text', (c) => c.notNull())
+      .addColumn('spoke_type', 'text', (c) => c.notNull())
+      .addColumn('email', 'text', (c) => c.notNull())
+      .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+      .addColumn('invited_by', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addColumn('decided_at', 'bigint')
+      .addColumn('spoke_id', 'text')
+      .execute();
+    await db.schema.createIndex('invitations_hub').on('invitations').columns(['hub_id', 'status']).execute();
+    await db.schema
+      .createTable('hub_schedules')
+      .addColumn('hub_id', 'text', (c) => c.primaryKey())
+      .addColumn('interval_minutes', 'integer', (c) => c.notNull())
+      .addColumn('paused', 'integer', (c) => c.notNull().defaultTo(0))
+      .execute();
+    await db.schema
+      .createTable('outbox')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('org_id', 'text', (c) => c.notNull())
+      .addColumn('to_addr', 'text', (c) => c.notNull())
+      .addColumn('subject', 'text', (c) => c.notNull())
+      .addColumn('body', 'text', (c) => c.notNull())
+      .addColumn('sent', 'integer', (c) => c.notNull())
+      .addColumn('error', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.alterTable('hubs').addColumn('org_id', 'text').execute();
+    await db.schema.alterTable('accounts').addColumn('org_id', 'text').execute();
+  },
+  async down(db: AnyDb) {
+    for (const t of ['outbox', 'hub_schedules', 'invitations', 'sessions', 'users', 'organizations']) {
+      await db.schema.dropTable(t).ifExists().execute();
+    }
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-accounts': accounts,
+  '0003-organizations': organizations,
 };
 
 class InCodeMigrations implements MigrationProvider {
@@ -227,6 +307,7 @@ export async function migrateToLatest(db: AnyDb): Promise<void> {
 
 /** Used by tests to start from nothing on a shared PostgreSQL database. */
 export async function dropAll(db: AnyDb): Promise<void> {
+  await organizations.down?.(db);
   await accounts.down?.(db);
   await initial.down?.(db);
   await sql`drop table if exists kysely_migration`.execute(db);

@@ -15,6 +15,8 @@ export interface HubTable {
   clock: number;
   /** JSON: HubSettings. */
   settings: string;
+  /** The organisation that owns the hub (0003); null for a hub the CLI made and no one adopted yet. */
+  org_id?: string | null;
 }
 
 export interface SpokeTable {
@@ -196,6 +198,80 @@ export interface AccountTable {
   last_error: string | null;
   created_at: number;
   updated_at: number;
+  /** The organisation that owns the account (0003); null for one the CLI added. */
+  org_id?: string | null;
+}
+
+export interface OrganizationTable {
+  id: string;
+  name: string;
+  created_at: number;
+}
+
+export interface UserTable {
+  id: string;
+  org_id: string;
+  /** Lower-cased; unique across the installation (it is the sign-in name). */
+  email: string;
+  name: string;
+  /** `scrypt$N$r$p$salt$hash` (node:crypto scrypt; see src/server/passwords.ts). */
+  password_hash: string;
+  /** admin | member */
+  role: string;
+  created_at: number;
+}
+
+export interface SessionTable {
+  /** SHA-256 of the cookie's random token: a stolen database does not yield live sessions. */
+  id_hash: string;
+  user_id: string;
+  /** The session's CSRF token (synchronizer token pattern). */
+  csrf: string;
+  /** JSON: the wizard's draft and other per-session state. */
+  data: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface InvitationTable {
+  id: string;
+  org_id: string;
+  hub_id: string;
+  /** The account provider the invitee signs in with (google, microsoft). */
+  provider: string;
+  /** The spoke type their contacts become. */
+  spoke_type: string;
+  /** Lower-cased; the only address that may accept. */
+  email: string;
+  /** SHA-256 of the link's token. */
+  token_hash: string;
+  /** The user who invited. */
+  invited_by: string;
+  /** pending | accepted | declined | revoked (expired is computed from expires_at) */
+  status: string;
+  created_at: number;
+  expires_at: number;
+  decided_at: number | null;
+  /** The spoke made on acceptance. */
+  spoke_id: string | null;
+}
+
+export interface HubScheduleTable {
+  hub_id: string;
+  interval_minutes: number;
+  paused: number;
+}
+
+export interface OutboxTable {
+  id: string;
+  org_id: string;
+  to_addr: string;
+  subject: string;
+  body: string;
+  /** 1 when handed to SMTP; 0 when kept here only (no SMTP configured, or it failed: see error). */
+  sent: number;
+  error: string | null;
+  created_at: number;
 }
 
 export interface MigrationRow {
@@ -216,4 +292,10 @@ export interface Schema {
   runs: RunTable;
   leases: LeaseTable;
   accounts: AccountTable;
+  organizations: OrganizationTable;
+  users: UserTable;
+  sessions: SessionTable;
+  invitations: InvitationTable;
+  hub_schedules: HubScheduleTable;
+  outbox: OutboxTable;
 }

@@ -6,12 +6,14 @@
 import type { Command } from 'commander';
 import { json, table, when } from '../format.js';
 import type { CliEnv } from '../main.js';
+import { registerGoogleAccountCommands } from './account-google.js';
+import { registerMicrosoftAccountCommands } from './account-microsoft.js';
 import { withApp } from './shared.js';
 
 /** Each provider module adds its `login` / `add` subcommands to the two groups given. */
 export type AccountCommandRegistrar = (groups: { login: Command; add: Command }, env: CliEnv) => void;
 
-export const ACCOUNT_PROVIDERS: AccountCommandRegistrar[] = [];
+export const ACCOUNT_PROVIDERS: AccountCommandRegistrar[] = [registerGoogleAccountCommands, registerMicrosoftAccountCommands];
 
 export function registerAccountCommands(program: Command, env: CliEnv): void {
   const account = program.command('account').description('the accounts (Google, Microsoft 365, CardDAV logins) spokes act through');

@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import type { Card } from '../../model/card.js';
-import { cardSummary } from '../../model/card-fields.js';
 import { getHub, listSpokes } from '../../store/hubs.js';
-import type { Counts, RunTotals } from '../../engine/run/report.js';
+import type { Counts } from '../../engine/run/report.js';
+import { hubContact, hubContacts, hubJournal, hubRuns, hubStatus, labelOf } from '../../app/queries.js';
 import { json, table, when } from '../format.js';
 
 const counts = (c: Counts): string => `+${c.created} ~${c.updated} -${c.deleted}`;
@@ -10,15 +9,6 @@ import { CliError } from '../io.js';
 import type { CliEnv } from '../main.js';
 import { describeOptions } from './spoke.js';
 import { withApp } from './shared.js';
-
-const labelOf = (cardJson: string | null | undefined): string => {
-  if (!cardJson) return '';
-  try {
-    return cardSummary(JSON.parse(cardJson) as Card);
-  } catch {
-    return '';
-  }
-};
 
 export function registerInspectCommands(program: Command, env: CliEnv): void {
   program
@@ -29,33 +19,22 @@ export function registerInspectCommands(program: Command, env: CliEnv): void {
       await withApp(cmd, async (app) => {
         const db = app.store.db;
         const hub = await getHub(db, hubName);
-        const spokes = await listSpokes(db, hub.id);
-        const count = async (q: Promise<{ n: number } | undefined>) => Number((await q)?.n ?? 0);
-        const contacts = await count(db.selectFrom('entities').select((eb) => eb.fn.countAll<number>().as('n')).where('hub_id', '=', hub.id).where('deleted', '=', 0).executeTakeFirst());
-        const deleted = await count(db.selectFrom('entities').select((eb) => eb.fn.countAll<number>().as('n')).where('hub_id', '=', hub.id).where('deleted', '=', 1).executeTakeFirst());
-        const conflicts = await count(db.selectFrom('conflicts').select((eb) => eb.fn.countAll<number>().as('n')).where('hub_id', '=', hub.id).where('status', '=', 'open').executeTakeFirst());
-        const reviews = await count(db.selectFrom('reviews').select((eb) => eb.fn.countAll<number>().as('n')).where('hub_id', '=', hub.id).where('status', '=', 'open').executeTakeFirst());
-        const lastRun = await db.selectFrom('runs').selectAll().where('hub_id', '=', hub.id).where('kind', '=', 'sync').orderBy('started_at', 'desc').limit(1).executeTakeFirst();
-        const spokeRows = [];
-        for (const s of spokes) {
-          const linked = await count(db.selectFrom('links').select((eb) => eb.fn.countAll<number>().as('n')).where('spoke_id', '=', s.id).executeTakeFirst());
-          const held = await count(db.selectFrom('held_deletes').select((eb) => eb.fn.countAll<number>().as('n')).where('spoke_id', '=', s.id).where('status', '=', 'held').executeTakeFirst());
-          const factory = app.factories.get(s.type);
-          spokeRows.push({
-            name: s.name,
-            type: s.type,
-            config: s.config,
-            options: s.options,
-            readOnly: factory?.capabilities.readOnly ?? false,
-            sync: describeOptions(s.options, factory?.capabilities.readOnly ?? false),
-            state: s.status.state ?? 'never synced',
-            lastSyncAt: s.status.lastSyncAt ?? null,
-            lastOkAt: s.status.lastOkAt ?? null,
-            lastError: s.status.lastError || null,
-            contacts: linked,
-            heldDeletes: held,
-          });
-        }
+        const st = await hubStatus(db, hub, app.factories);
+        const { contacts, deletedContacts: deleted, openConflicts: conflicts, possibleDuplicates: reviews, lastRun } = st;
+        const spokeRows = st.spokes.map((r) => ({
+          name: r.spoke.name,
+          type: r.spoke.type,
+          config: r.spoke.config,
+          options: r.spoke.options,
+          readOnly: r.readOnly,
+          sync: describeOptions(r.spoke.options, r.readOnly),
+          state: r.state,
+          lastSyncAt: r.lastSyncAt,
+          lastOkAt: r.lastOkAt,
+          lastError: r.lastError,
+          contacts: r.contacts,
+          heldDeletes: r.heldDeletes,
+        }));
         const out = {
           hub: hub.name,
           object: hub.object,
@@ -63,12 +42,12 @@ export function registerInspectCommands(program: Command, env: CliEnv): void {
           deletedContacts: deleted,
           openConflicts: conflicts,
           possibleDuplicates: reviews,
-          lastRun: lastRun ? { id: lastRun.id, startedAt: lastRun.started_at, finishedAt: lastRun.finished_at, status: lastRun.status } : null,
+          lastRun,
           spokes: spokeRows,
         };
         if (opts.json) return env.io.out(json(out));
         env.io.out(`Hub "${hub.name}" (${hub.object}): ${contacts} contacts, ${deleted} deleted, ${conflicts} open conflicts, ${reviews} possible duplicates.`);
-        env.io.out(`Last run: ${lastRun ? `${when(lastRun.started_at)} (${lastRun.status}, run ${lastRun.id})` : 'never'}`);
+        env.io.out(`Last run: ${lastRun ? `${when(lastRun.startedAt)} (${lastRun.status}, run ${lastRun.id})` : 'never'}`);
         if (spokeRows.length === 0) return env.io.out(`No spokes yet: hubsync spoke add "${hub.name}" NAME --type vdir --path DIR`);
         env.io.out(
           table(
@@ -96,11 +75,7 @@ export function registerInspectCommands(program: Command, env: CliEnv): void {
         const db = app.store.db;
         const hub = await getHub(db, hubName);
         if (opts.runs) {
-          const runs = await db.selectFrom('runs').selectAll().where('hub_id', '=', hub.id).orderBy('started_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
-          const rows = runs.map((r) => {
-            const s = JSON.parse(r.summary) as { totals?: RunTotals };
-            return { id: r.id, kind: r.kind, status: r.status, startedAt: r.started_at, finishedAt: r.finished_at, undoneBy: r.undone_by, totals: s.totals ?? null };
-          });
+          const rows = await hubRuns(db, hub.id, limit);
           if (opts.json) return env.io.out(json(rows));
           return env.io.out(
             table(
@@ -109,28 +84,7 @@ export function registerInspectCommands(program: Command, env: CliEnv): void {
             ),
           );
         }
-        let q = db.selectFrom('journal').selectAll().where('hub_id', '=', hub.id);
-        if (opts.contact) q = q.where('entity_id', '=', opts.contact);
-        if (opts.run) q = q.where('run_id', '=', opts.run);
-        const rows = await q.orderBy('id', 'desc').limit(limit).execute();
-        const spokes = new Map((await listSpokes(db, hub.id)).map((s) => [s.id, s.name]));
-        const entityIds = [...new Set(rows.map((r) => r.entity_id))];
-        const cards = new Map<string, string>();
-        for (let i = 0; i < entityIds.length; i += 500) {
-          const part = entityIds.slice(i, i + 500);
-          for (const e of await db.selectFrom('entities').select(['id', 'card']).where('id', 'in', part).execute()) cards.set(e.id, e.card);
-        }
-        const out = rows.map((r) => ({
-          id: r.id,
-          at: r.at,
-          run: r.run_id,
-          from: r.spoke_id ? (spokes.get(r.spoke_id) ?? r.spoke_id) : 'hub',
-          contact: r.entity_id,
-          label: labelOf(cards.get(r.entity_id)),
-          action: r.action,
-          before: r.before ? JSON.parse(r.before) : null,
-          after: r.after ? JSON.parse(r.after) : null,
-        }));
+        const out = await hubJournal(db, hub.id, { ...(opts.contact ? { contact: opts.contact } : {}), ...(opts.run ? { run: opts.run } : {}), limit });
         if (opts.json) return env.io.out(json(out));
         if (out.length === 0) return env.io.out('No changes recorded.');
         env.io.out(table(['WHEN', 'ACTION', 'FROM', 'CONTACT', 'NAME', 'RUN'], out.map((r) => [when(r.at), r.action, r.from, r.contact, r.label, r.run])));
@@ -150,34 +104,12 @@ export function registerInspectCommands(program: Command, env: CliEnv): void {
         const db = app.store.db;
         const hub = await getHub(db, hubName);
         if (opts.show) {
-          const e = await db.selectFrom('entities').selectAll().where('hub_id', '=', hub.id).where('id', '=', opts.show).executeTakeFirst();
-          if (!e) throw new CliError(`Hub "${hub.name}" has no contact ${opts.show}.`);
-          const links = await db.selectFrom('links').innerJoin('spokes', 'spokes.id', 'links.spoke_id').select(['spokes.name as spoke', 'links.remote_id', 'links.state']).where('links.entity_id', '=', e.id).execute();
-          return env.io.out(json({ id: e.id, deleted: e.deleted === 1, tombstone: e.tombstone ? JSON.parse(e.tombstone) : null, card: JSON.parse(e.card), links }));
+          const c = await hubContact(db, hub.id, opts.show);
+          if (!c) throw new CliError(`Hub "${hub.name}" has no contact ${opts.show}.`);
+          return env.io.out(json(c));
         }
         const limit = Number.parseInt(opts.limit, 10);
-        const needle = opts.search?.toLowerCase();
-        const out: { id: string; label: string }[] = [];
-        let after = '';
-        // Scans in pages so a large hub is never loaded at once.
-        while (out.length < limit) {
-          const rows = await db
-            .selectFrom('entities')
-            .select(['id', 'card'])
-            .where('hub_id', '=', hub.id)
-            .where('deleted', '=', opts.deleted ? 1 : 0)
-            .where('id', '>', after)
-            .orderBy('id')
-            .limit(1000)
-            .execute();
-          if (rows.length === 0) break;
-          after = rows[rows.length - 1]?.id ?? after;
-          for (const r of rows) {
-            if (needle && !r.card.toLowerCase().includes(needle)) continue;
-            out.push({ id: r.id, label: labelOf(r.card) });
-            if (out.length >= limit) break;
-          }
-        }
+        const out = (await hubContacts(db, hub.id, { ...(opts.search ? { search: opts.search } : {}), deleted: opts.deleted ?? false, limit })).map((c) => ({ id: c.id, label: c.label }));
         if (opts.json) return env.io.out(json(out));
         if (out.length === 0) return env.io.out(opts.deleted ? 'No deleted contacts.' : 'No contacts.');
         env.io.out(table(['ID', 'CONTACT'], out.map((r) => [r.id, r.label])));

@@ -1,5 +1,9 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { carddavAccountName, resolveCarddavSpoke } from '../../connectors/carddav/setup.js';
+import { applyM365SpokeFlags } from './account-microsoft.js';
+import type { SpokeAuth } from '../../connectors/kit/contract.js';
 import { defaultSpokeOptions, spokeOptionsSchema, writePolicy, type SpokeOptions } from '../../engine/plan/options.js';
 import { parseCondition } from '../../engine/plan/conditions.js';
 import { addSpoke, getHub, getSpoke, removeSpoke, setSpokeOptions } from '../../store/hubs.js';
@@ -58,6 +62,57 @@ function applyOptionFlags(base: SpokeOptions, f: OptionFlags): SpokeOptions {
   return spokeOptionsSchema.parse(next);
 }
 
+interface CarddavFlags {
+  url?: string;
+  username?: string;
+  passwordFile?: string;
+  passwordEnv?: string;
+  addressBook?: string;
+  caFile?: string;
+  concurrency?: string;
+}
+
+/**
+ * `spoke add … --type carddav`: reads the password (never printed), finds the address book, then
+ * stores the login as a `carddav` account `<username>@<host>` with the password sealed, and puts
+ * the account's name and the address book's URL into the spoke's settings.
+ */
+async function carddavSpoke(app: Parameters<Parameters<typeof withApp>[1]>[0], name: string, f: CarddavFlags, raw: Record<string, unknown>): Promise<SpokeAuth> {
+  const fail = (m: string): never => {
+    throw new CliError(`Spoke "${name}" (carddav): ${m}`, 2);
+  };
+  if (f.url === undefined) fail('--url is required (the server or the address book URL).');
+  if (f.username === undefined) fail('--username is required.');
+  if ((f.passwordFile === undefined) === (f.passwordEnv === undefined)) fail('give the password with exactly one of --password-file FILE or --password-env VARIABLE.');
+  let password: string;
+  if (f.passwordFile !== undefined) {
+    try {
+      password = ((await readFile(path.resolve(f.passwordFile), 'utf8')).split(/\r?\n/)[0] ?? '');
+    } catch (e) {
+      return fail(`cannot read --password-file ${f.passwordFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  } else {
+    const v = process.env[f.passwordEnv as string];
+    if (v === undefined) return fail(`the environment variable ${f.passwordEnv} is not set.`);
+    password = v;
+  }
+  const url = f.url as string;
+  const username = f.username as string;
+  const caFile = f.caFile === undefined ? null : path.resolve(f.caFile);
+  let found;
+  try {
+    found = await resolveCarddavSpoke({ url, username, password, addressBookName: f.addressBook ?? null, caFile });
+  } catch (e) {
+    throw new CliError(`Spoke "${name}" (carddav) cannot be reached: ${(e as Error).message}`);
+  }
+  const account = carddavAccountName(url, username);
+  await app.accounts.upsert({ id: app.engine.ids(), provider: 'carddav', name: account, kind: 'user', settings: { username, url }, secret: { password } });
+  Object.assign(raw, { url, addressBook: found.addressBook, account, authScheme: found.authScheme });
+  if (caFile !== null) raw.caFile = caFile;
+  if (f.concurrency !== undefined) raw.concurrency = f.concurrency;
+  return { username, password };
+}
+
 export function describeOptions(o: SpokeOptions, readOnly: boolean): string {
   if (readOnly) return 'read-only source (never written to)';
   if (o.direction === 'to-hub') return 'feeds the hub only (direction to-hub)';
@@ -79,9 +134,23 @@ export function registerSpokeCommands(program: Command, env: CliEnv): void {
       .requiredOption('--type <type>', 'the kind of address book: vdir (a folder of .vcf files)')
       .option('--path <dir>', 'vdir: the folder')
       .option('--create-folder', 'vdir: create the folder if it does not exist')
-      .option('--vcard-version <v>', 'vdir: vCard version of files the hub creates (3.0 or 4.0)')
+      .option('--vcard-version <v>', 'vdir, carddav: vCard version of contacts the hub creates (3.0 or 4.0)')
+      .option('--url <url>', 'carddav: the server (discovery) or the address book URL')
+      .option('--username <name>', 'carddav: the login')
+      .option('--password-file <file>', 'carddav: a file holding the password (its first line)')
+      .option('--password-env <var>', 'carddav: an environment variable holding the password')
+      .option('--address-book <name>', 'carddav: which address book, when the server has several')
+      .option('--ca-file <file>', 'carddav: PEM file of CA certificates to trust for this server')
+      .option('--concurrency <n>', 'carddav: requests in flight at once (default 4)')
+      .option('--account <name>', 'google-contacts (and other account-based types): the account, e.g. an e-mail (see `hubsync account list`)')
+      .option('--mailbox <address>', 'm365-contacts: the mailbox (userPrincipalName; "me" for a personal sign-in)')
+      .option('--folder <name>', 'm365-contacts: a contacts folder, created if missing (default: the mailbox\'s Contacts folder)')
+      .option('--department <name>', 'm365-gal: only people of this department (repeatable)', collect)
+      .option('--domain <domain>', 'm365-gal: only addresses in this mail domain (repeatable)', collect)
+      .option('--include-disabled', 'm365-gal: also list disabled accounts (shared mailboxes)')
+      .option('--without-org-contacts', 'm365-gal: leave out organisational (mail) contacts')
       .option('--config <key=value>', 'a connector setting (repeatable)', collect),
-  ).action(async (hubName: string, name: string, flags: OptionFlags & { type: string; path?: string; createFolder?: boolean; vcardVersion?: string; config?: string[] }, cmd: Command) => {
+  ).action(async (hubName: string, name: string, flags: OptionFlags & CarddavFlags & { type: string; path?: string; createFolder?: boolean; vcardVersion?: string; config?: string[] }, cmd: Command) => {
     await withApp(cmd, async (app) => {
       const hub = await getHub(app.store.db, hubName);
       const factory = app.factories.get(flags.type);
@@ -95,6 +164,11 @@ export function registerSpokeCommands(program: Command, env: CliEnv): void {
       if (flags.path !== undefined) raw.path = path.resolve(flags.path);
       if (flags.createFolder) raw.createMissing = true;
       if (flags.vcardVersion !== undefined) raw.version = flags.vcardVersion;
+      if ((flags as { account?: string }).account !== undefined) raw.account = (flags as { account?: string }).account;
+      if (flags.type.startsWith('m365-')) applyM365SpokeFlags(flags as Parameters<typeof applyM365SpokeFlags>[0], raw);
+      if (factory.accountProvider && typeof raw.account === 'string') await app.accounts.get(factory.accountProvider, raw.account);
+      let auth: SpokeAuth | undefined;
+      if (flags.type === 'carddav') auth = await carddavSpoke(app, name, flags, raw);
       let config: unknown;
       try {
         config = factory.parseConfig(raw);
@@ -103,7 +177,7 @@ export function registerSpokeCommands(program: Command, env: CliEnv): void {
       }
       const options = applyOptionFlags(defaultSpokeOptions(), flags);
       // Check that the address book can be reached before the spoke is saved.
-      const conn = factory.create(config, { now: Date.now, defaultRegion: options.defaultRegion });
+      const conn = factory.create(config, { now: Date.now, defaultRegion: options.defaultRegion, ...(auth ? { auth } : {}) });
       try {
         await conn.identity();
       } catch (e) {

@@ -78,12 +78,14 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
   }
   report.pulled.fullListing = complete;
 
-  await applyDeletions(ctx, rt, links, { seen, explicitDeleted, complete, listed });
+  const short = await applyDeletions(ctx, rt, links, { seen, explicitDeleted, complete, listed });
 
   await ctx.tx(async (db) => {
     await db
       .updateTable('spokes')
-      .set({ cursor: nextCursor })
+      // A listing shown to be short may have left out items its cursor covers: keep the old cursor
+      // (an expired one makes the next run list everything again) rather than skip them for good.
+      .set({ cursor: short ? spoke.cursor : nextCursor })
       .where('id', '=', spoke.id)
       .execute();
   });
@@ -356,7 +358,7 @@ async function applyDeletions(
   rt: SpokeRuntime,
   links: Map<string, LinkIndexEntry>,
   p: { seen: Set<string>; explicitDeleted: Set<string>; complete: boolean; listed: number },
-): Promise<void> {
+): Promise<boolean> {
   const { spoke, report, conn } = rt;
   const candidates: { remoteId: string; entityId: string; evidence: Tombstone['evidence'] }[] = [];
   for (const [remoteId, l] of links) {
@@ -364,7 +366,7 @@ async function applyDeletions(
     if (p.explicitDeleted.has(remoteId)) candidates.push({ remoteId, entityId: l.entityId, evidence: 'explicit' });
     else if (p.complete && !p.seen.has(remoteId)) candidates.push({ remoteId, entityId: l.entityId, evidence: 'verified-missing' });
   }
-  if (candidates.length === 0) return;
+  if (candidates.length === 0) return false;
 
   // Links of contacts the hub already deleted are just the echo of our own deletion.
   const entities = await loadEntities(ctx.db, ctx.hubId, candidates.map((c) => c.entityId));
@@ -376,38 +378,45 @@ async function applyDeletions(
     });
     for (const c of echoes) links.delete(c.remoteId);
   }
-  if (real.length === 0) return;
+  if (real.length === 0) return false;
 
-  let linked = 0;
-  for (const l of links.values()) if (l.state === 'active') linked += 1;
-  // "Lists nothing": a complete listing that is empty, or a change list that deletes every linked
-  // contact and brings nothing else.
-  const emptied = p.listed === 0 && (p.complete || real.length >= linked);
-  const verdict = inboundGate({ deletes: real.length, linked, listedNone: emptied });
-  if (verdict.hold) {
-    await holdInbound(ctx, rt, real, verdict.reason);
-    return;
-  }
-
-  // A listing can be silently short (a pagination bug, a throttled response): an item missing from
-  // it is deleted only once a direct read confirms it is gone.
+  // A listing can be silently short (a pagination bug, a throttled response, a write not yet
+  // visible): an item missing from it is a deletion only once a direct read confirms it is gone.
+  // This comes before the gate, so that a person is never asked to confirm (or reject) the
+  // deletion of contacts that are still there.
   const confirmed: typeof real = [];
   let checked = 0;
+  let short = false;
   for (const c of real) {
     if (c.evidence === 'verified-missing') {
       const still = await conn.get(c.remoteId);
       ctx.progress({ spoke: spoke.name, phase: 'verify', done: ++checked, total: real.length });
       if (still) {
+        short = true;
         addProblem(report, { item: c.remoteId, message: 'was missing from the listing but is still there; not deleted' });
         continue;
       }
     }
     confirmed.push(c);
   }
+  if (confirmed.length === 0) return short;
+
+  let linked = 0;
+  for (const l of links.values()) if (l.state === 'active') linked += 1;
+  // "Lists nothing": a complete listing that is empty, or a change list that deletes every linked
+  // contact and brings nothing else.
+  const emptied = !short && p.listed === 0 && (p.complete || confirmed.length >= linked);
+  const verdict = inboundGate({ deletes: confirmed.length, linked, listedNone: emptied });
+  if (verdict.hold) {
+    await holdInbound(ctx, rt, confirmed, verdict.reason);
+    return short;
+  }
+
   await ctx.tx(async (db) => {
     await applySpokeDeletes(ctx, db, rt, confirmed, false);
   });
   for (const c of confirmed) links.delete(c.remoteId);
+  return short;
 }
 
 async function holdInbound(
@@ -465,8 +474,12 @@ export async function applySpokeDeletes(
     const link = bases.get(it.entityId);
     await deleteLink(db, rt.spoke.id, it.entityId);
     if (!e || e.deleted || !link) continue;
-    const hubView = hashFields(restrictFields(currentFields(e.state), rt.paths));
-    if (hubView !== link.baseHash) {
+    // The hub changed the contact after the version this spoke's base was reconciled with (§B5
+    // `E.version > L.baseHubVersion`): the spoke deleted a contact it had not seen in full. Any
+    // change counts — also of fields the spoke cannot store, so the outcome does not depend on
+    // which spoke's changes were applied first — and a server's rewriting of what the hub wrote
+    // (a base that differs from the hub's text) does not.
+    if (e.version > link.baseVersion) {
       await recordConflicts(ctx, db, e.id, [
         {
           path: '*',
@@ -477,6 +490,23 @@ export async function applySpokeDeletes(
         },
       ]);
       rt.report.inbound.conflicts += 1;
+      // The contact did not change now, so the next push would not look at it: ask it to, so that
+      // the spoke gets the contact again (an intent in state `failed` = "look at it again").
+      await db
+        .insertInto('intents')
+        .values({
+          id: ctx.ids(),
+          hub_id: ctx.hubId,
+          spoke_id: rt.spoke.id,
+          entity_id: e.id,
+          run_id: ctx.runId,
+          op: 'create',
+          state: 'failed',
+          remote_id: null,
+          payload: '{}',
+          created_at: ctx.clock.nowMs(),
+        })
+        .execute();
       continue;
     }
     writes.push({

@@ -14,7 +14,8 @@
 import { cardToFields } from '../../model/card-fields.js';
 import { hashFields, restrictFields, type Fields } from '../../model/fields.js';
 import type { RunContext } from './context.js';
-import { loadLinksByEntity, upsertLink } from './links.js';
+import { applyEditsFromSpoke } from './inbound.js';
+import { loadLinksByEntity, upsertLink, type LinkRow } from './links.js';
 import { addProblem } from './report.js';
 import type { SpokeRuntime } from './spoke-runtime.js';
 
@@ -52,19 +53,23 @@ export async function recoverIntents(ctx: RunContext, rt: SpokeRuntime): Promise
     const sentHash = hashFields(payload.fields);
     await ctx.tx(async (db) => {
       if (!linked) {
-        const base = restrictFields(cardToFields(keep.card, { defaultRegion: rt.region }), rt.paths);
-        await upsertLink(db, {
+        // Right after our create the item held what we sent, at that version: that is the merge
+        // base (I2). What it holds now beyond that — a person's edit made before we found it, or
+        // the server's rewriting — is merged as the spoke's change, not taken as already synced
+        // (which would leave a person's edit out of the hub for good).
+        const link: LinkRow = {
           spokeId: spoke.id,
           entityId: it.entity_id,
           remoteId: keep.id,
-          etag: keep.etag,
-          base,
-          baseHash: hashFields(base),
-          // It holds what we sent at that version; if a person changed it since, the pull sees it.
-          baseVersion: hashFields(base) === sentHash ? payload.version : -1,
+          etag: null,
+          base: payload.fields,
+          baseHash: sentHash,
+          baseVersion: payload.version,
           state: 'active',
-          observedAt: ctx.clock.nowMs(),
-        });
+          observedAt: it.created_at,
+        };
+        await upsertLink(db, link);
+        await applyEditsFromSpoke(ctx, db, rt, link, keep);
       }
       await db.deleteFrom('intents').where('id', '=', it.id).execute();
     });

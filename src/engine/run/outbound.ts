@@ -30,7 +30,13 @@ type Outcome =
   | { ok: true; result: WriteResult | null; adopted?: RemoteItem }
   | { ok: false; error: unknown; reread?: RemoteItem | null };
 
-const BATCH = 100;
+/**
+ * Writes are journalled (intents) and recorded in chunks. A chunk is at least as large as the
+ * calls a spoke takes at once, so a connector that coalesces concurrent calls into provider batch
+ * requests (Google's batchCreateContacts takes 200) can fill them.
+ */
+const MIN_CHUNK = 100;
+const chunkSize = (rt: SpokeRuntime): number => Math.max(MIN_CHUNK, rt.caps.maxConcurrency ?? 1);
 
 export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () => Promise<void>): Promise<void> {
   const { spoke, policy } = rt;
@@ -40,12 +46,13 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
 
   const retryRows = await ctx.db
     .selectFrom('intents')
-    .select(['entity_id', 'state', 'op'])
+    .select(['id', 'entity_id', 'state', 'op'])
     .where('spoke_id', '=', spoke.id)
     .execute();
   // Creates whose outcome is still unknown (waiting for the spoke to show them) must not be re-sent.
   const waiting = new Set(retryRows.filter((r) => r.op === 'create' && r.state !== 'failed').map((r) => r.entity_id));
-  const retries = retryRows.filter((r) => r.state === 'failed').map((r) => r.entity_id);
+  const retryIntents = retryRows.filter((r) => r.state === 'failed');
+  const retries = retryIntents.map((r) => r.entity_id);
   const confirmedHeld = await ctx.db
     .selectFrom('held_deletes')
     .select('entity_id')
@@ -91,7 +98,7 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
         }
       });
     }
-    for (const batch of chunks(ops, BATCH)) {
+    for (const batch of chunks(ops, chunkSize(rt))) {
       await execute(ctx, rt, batch);
       done += batch.length;
       ctx.progress({ spoke: spoke.name, phase: 'push', done });
@@ -103,9 +110,11 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
   const handled = new Set(retryIds);
   for (const part of chunks(retryIds, 500)) await processIds(part);
   if (retryIds.length > 0) {
+    // Only the intents read above: this push may have left new ones for the same contacts (an
+    // update that found the item gone, a conflict), which the next run must still act on.
     await ctx.tx(async (db) => {
-      for (const part of chunks(retries, 500)) {
-        await db.deleteFrom('intents').where('spoke_id', '=', spoke.id).where('state', '=', 'failed').where('entity_id', 'in', part).execute();
+      for (const part of chunks(retryIntents.map((r) => r.id), 500)) {
+        await db.deleteFrom('intents').where('id', 'in', part).execute();
       }
     });
   }
@@ -133,7 +142,7 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
     const verdict = outboundGate({ deletes: unconfirmed.length, linked });
     const toSend = verdict.hold ? byPerson : deletes;
     if (verdict.hold) await holdOutbound(ctx, rt, unconfirmed, verdict.reason);
-    for (const batch of chunks(toSend, BATCH)) {
+    for (const batch of chunks(toSend, chunkSize(rt))) {
       await execute(ctx, rt, batch);
       await renew();
     }

@@ -1,0 +1,265 @@
+/**
+ * CardDAV benchmark: Hubsync against vdirsyncer, in one run, on the same servers and the same
+ * generated address books.
+ *
+ *   npm run bench:carddav                 # 1,000 and 5,000 contacts
+ *   npm run bench:carddav -- --sizes 1000 # one size
+ *
+ * Per size N, each tool gets its own fresh pair of collections with the same content:
+ *   A = Radicale (htpasswd Basic auth), seeded with N generated vCards (bench/carddav/gen_vcards.py,
+ *       written into Radicale's storage directly, test-servers.md §1.3);
+ *   B = Xandikos, empty.
+ * Phases: setup (Hubsync: hub + two `spoke add`, with discovery; vdirsyncer: `discover`), first
+ * sync, no-op re-sync, re-sync after 10 edits on A and 10 other contacts edited on B (NOTE changed
+ * by GET + PUT If-Match, straight to the servers, not counted), and a second no-op.
+ * Measured per phase: wall time, client CPU time (user + sys) and peak RSS of the client process
+ * (/usr/bin/time), and HTTP requests counted by a proxy in front of each server (counting-proxy.ts).
+ *
+ * Output: bench/carddav/results/results-<date>.json and .md (a markdown table), also printed.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DavUser, makeAddressBook, requireBinary, startRadicale, startXandikos, type DavServer } from '../../test/support/dav-servers.js';
+import { startCountingProxy, type CountingProxy } from './counting-proxy.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+const ALICE = { username: 'alice', password: 'alicepw' };
+
+interface PhaseResult {
+  tool: 'hubsync' | 'vdirsyncer';
+  n: number;
+  phase: string;
+  wallS: number;
+  cpuS: number;
+  peakMb: number;
+  /** Hubsync only: the sync run's own duration as it reports it ("Synced hub … in X s"), without process start-up. */
+  runS: number | null;
+  reqA: Record<string, number>;
+  reqB: Record<string, number>;
+  ok: boolean;
+}
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : def;
+}
+
+/** Runs a command under /usr/bin/time; returns wall, CPU and peak RSS of the child. */
+async function timed(cmd: string[], env: NodeJS.ProcessEnv, log: string): Promise<{ wallS: number; cpuS: number; peakMb: number; ok: boolean }> {
+  const out = `${log}.time`;
+  const started = process.hrtime.bigint();
+  const code = await new Promise<number>((resolve) => {
+    const p = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', out, ...cmd], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    p.stdout.on('data', (b: Buffer) => chunks.push(b));
+    p.stderr.on('data', (b: Buffer) => chunks.push(b));
+    p.on('exit', (c) => {
+      void writeFile(log, Buffer.concat(chunks)).then(() => resolve(c ?? 1));
+    });
+  });
+  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  const t = (await readFile(out, 'utf8')).trim().split('\n').at(-1)?.split(' ').map(Number) ?? [];
+  return { wallS: wall, cpuS: (t[1] ?? 0) + (t[2] ?? 0), peakMb: (t[3] ?? 0) / 1024, ok: code === 0 };
+}
+
+/** Seeds a Radicale collection by writing its files (fast; test-servers.md §1.3). */
+async function seedRadicale(server: DavServer, user: string, coll: string, vcfDir: string): Promise<string> {
+  const dir = path.join(server.storage, 'collections', 'collection-root', user, coll);
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, '.Radicale.props'), JSON.stringify({ tag: 'VADDRESSBOOK', 'D:displayname': coll }));
+  await cp(vcfDir, dir, { recursive: true });
+  return `${server.url}${user}/${coll}/`;
+}
+
+function unfold(t: string): string[] {
+  return t.replace(/\r?\n[ \t]/g, '').split(/\r?\n/).filter((l) => l !== '');
+}
+
+/** Changes the NOTE of `count` contacts of `user`'s book, skipping UIDs in `avoid`; returns the UIDs edited. */
+async function editNotes(user: DavUser, count: number, avoid: Set<string>, tag: string): Promise<string[]> {
+  const edited: string[] = [];
+  const names = await user.list();
+  for (let i = 0; i < names.length && edited.length < count; i += Math.max(1, Math.floor(names.length / (count * 3)))) {
+    const name = names[i] as string;
+    const cur = await user.get(name);
+    if (!cur) continue;
+    const lines = unfold(cur.text);
+    const uid = lines.find((l) => /^UID[;:]/i.test(l))?.replace(/^UID[^:]*:/i, '') ?? name;
+    if (avoid.has(uid)) continue;
+    const kept = lines.filter((l) => !/^NOTE[;:]/i.test(l) && !/^END:VCARD$/i.test(l));
+    await user.put(name, [...kept, `NOTE:edited by the benchmark (${tag} ${edited.length})`, 'END:VCARD', ''].join('\r\n'), cur.etag ?? undefined);
+    edited.push(uid);
+  }
+  if (edited.length < count) throw new Error(`could only edit ${edited.length} contacts in ${user.book}`);
+  return edited;
+}
+
+async function main(): Promise<void> {
+  const sizes = arg('--sizes', '1000,5000').split(',').map(Number);
+  for (const b of ['radicale', 'xandikos', 'vdirsyncer']) requireBinary(b);
+  if (!existsSync('/usr/bin/time')) throw new Error('/usr/bin/time is missing: apt-get install -y time');
+  const work = await mkdtemp(path.join(os.tmpdir(), 'hubsync-bench-carddav-'));
+  console.log(`work folder: ${work}`);
+
+  // Hubsync runs compiled, as a user runs it (not through tsx). Built into dist-bench/ so that
+  // node_modules resolve; tsc's exit status is ignored when files in flux elsewhere fail to typecheck
+  // but the CLI was emitted.
+  const build = path.join(repo, 'dist-bench', 'carddav-cli');
+  spawnSync(process.execPath, [path.join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(repo, 'tsconfig.build.json'), '--outDir', build], { stdio: 'inherit' });
+  const mainJs = path.join(build, 'cli', 'main.js');
+  if (!existsSync(mainJs)) throw new Error(`the CLI did not build (${mainJs} missing)`);
+  const runner = path.join(build, 'run-cli.mjs');
+  await writeFile(runner, `import { main } from './cli/main.js';\nprocess.exitCode = await main(process.argv.slice(2));\n`);
+
+  const [radicale, xandikos] = await Promise.all([startRadicale({ alice: ALICE.password }), startXandikos()]);
+  const [pa, pb] = await Promise.all([startCountingProxy(radicale.url), startCountingProxy(xandikos.url)]);
+  const results: PhaseResult[] = [];
+  try {
+    for (const n of sizes) {
+      const gen = path.join(work, `gen-${n}`);
+      const r = spawnSync('/usr/bin/python3', [path.join(here, 'gen_vcards.py'), String(n), gen, '--seed', String(n === 1000 ? 1 : n === 5000 ? 5 : n)], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`gen_vcards.py failed: ${r.stderr}`);
+      console.log(`\n== ${n} contacts (${(await readdir(gen)).length} files)`);
+      for (const tool of ['hubsync', 'vdirsyncer'] as const) {
+        results.push(...(await runTool(tool, n, gen, work, radicale, xandikos, pa, pb, runner)));
+      }
+    }
+  } finally {
+    await Promise.all([pa.close(), pb.close()]);
+    await Promise.all([radicale.stop(), xandikos.stop()]);
+  }
+
+  const stamp = new Date().toISOString().slice(0, 10);
+  const outDir = path.join(here, 'results');
+  await mkdir(outDir, { recursive: true });
+  await writeFile(path.join(outDir, `results-${stamp}.json`), `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, results }, null, 2)}\n`);
+  const md = table(results);
+  await writeFile(path.join(outDir, `results-${stamp}.md`), md);
+  console.log(`\n${md}`);
+  // The logs of every command stay in the work folder; the generated cards are dropped.
+  for (const n of sizes) await rm(path.join(work, `gen-${n}`), { recursive: true, force: true });
+  console.log(`logs: ${work}`);
+}
+
+async function runTool(
+  tool: 'hubsync' | 'vdirsyncer',
+  n: number,
+  gen: string,
+  work: string,
+  radicale: DavServer,
+  xandikos: DavServer,
+  pa: CountingProxy,
+  pb: CountingProxy,
+  runner: string,
+): Promise<PhaseResult[]> {
+  const tag = `${tool === 'hubsync' ? 'hs' : 'vds'}-${n}`;
+  const aDirect = await seedRadicale(radicale, 'alice', `${tag}-a`, gen);
+  const bDirect = await makeAddressBook(`${xandikos.home('user')}${tag}-b/`, null);
+  const aProxied = aDirect.replace(radicale.url, pa.url);
+  const bProxied = bDirect.replace(xandikos.url, pb.url);
+  const dir = path.join(work, tag);
+  await mkdir(dir, { recursive: true });
+  const env = { ...process.env, BENCH_PW: ALICE.password };
+  const out: PhaseResult[] = [];
+  let step = 0;
+
+  const phase = async (name: string, cmds: string[][]): Promise<void> => {
+    pa.reset();
+    pb.reset();
+    let wallS = 0;
+    let cpuS = 0;
+    let peakMb = 0;
+    let ok = true;
+    let runS: number | null = null;
+    for (const cmd of cmds) {
+      const log = path.join(dir, `${++step}-${name.replace(/\W+/g, '-')}.log`);
+      const t = await timed(cmd, env, log);
+      const m = /Synced hub "[^"]*" \(run [^)]*\) in ([\d.]+) s/.exec(await readFile(log, 'utf8'));
+      if (m) runS = (runS ?? 0) + Number(m[1]);
+      wallS += t.wallS;
+      cpuS += t.cpuS;
+      peakMb = Math.max(peakMb, t.peakMb);
+      ok &&= t.ok;
+      if (!t.ok) console.log(`   ${tool} ${name}: FAILED, see ${dir}`);
+    }
+    const res: PhaseResult = { tool, n, phase: name, wallS, cpuS, peakMb, runS, reqA: pa.counts(), reqB: pb.counts(), ok };
+    out.push(res);
+    console.log(`   ${tool.padEnd(10)} ${name.padEnd(22)} ${wallS.toFixed(2).padStart(8)} s  cpu ${cpuS.toFixed(2).padStart(6)} s  ${peakMb.toFixed(0).padStart(4)} MB  A ${pa.total()}  B ${pb.total()}`);
+  };
+
+  let sync: string[][];
+  if (tool === 'hubsync') {
+    const hs = (...args: string[]): string[] => [process.execPath, runner, '--data-dir', path.join(dir, 'data'), ...args];
+    await phase('setup', [
+      hs('hub', 'create', 'Bench', '--object', 'contacts'),
+      hs('spoke', 'add', 'Bench', 'a', '--type', 'carddav', '--url', aProxied, '--username', 'alice', '--password-env', 'BENCH_PW', '--allow-create'),
+      hs('spoke', 'add', 'Bench', 'b', '--type', 'carddav', '--url', bProxied, '--username', 'bench', '--password-env', 'BENCH_PW', '--allow-create'),
+    ]);
+    sync = [hs('sync', 'Bench')];
+  } else {
+    const conf = path.join(dir, 'config');
+    await writeFile(
+      conf,
+      [
+        '[general]',
+        `status_path = "${path.join(dir, 'status')}/"`,
+        '[pair bench]',
+        'a = "bench_a"',
+        'b = "bench_b"',
+        'collections = null',
+        'conflict_resolution = "a wins"',
+        '[storage bench_a]',
+        'type = "carddav"',
+        `url = "${aProxied}"`,
+        `username = "${ALICE.username}"`,
+        `password = "${ALICE.password}"`,
+        '[storage bench_b]',
+        'type = "carddav"',
+        `url = "${bProxied}"`,
+        '',
+      ].join('\n'),
+    );
+    await phase('setup', [['vdirsyncer', '-c', conf, 'discover', 'bench']]);
+    sync = [['vdirsyncer', '-c', conf, 'sync', 'bench']];
+  }
+  await phase('first sync', sync);
+  await phase('no-op re-sync', sync);
+  const a = new DavUser(aDirect, ALICE);
+  const b = new DavUser(bDirect, null);
+  const editedA = await editNotes(a, 10, new Set(), 'A');
+  await editNotes(b, 10, new Set(editedA), 'B');
+  await phase('10+10 edits re-sync', sync);
+  await phase('no-op again', sync);
+
+  // Both sides must hold the same contacts afterwards.
+  const [na, nb] = [(await a.list()).length, (await b.list()).length];
+  if (na !== n || nb !== n) console.log(`   WARNING ${tool}: A holds ${na}, B holds ${nb}, expected ${n}`);
+  return out;
+}
+
+function fmtReq(r: Record<string, number>): string {
+  const total = Object.values(r).reduce((x, y) => x + y, 0);
+  const parts = Object.entries(r).sort(([x], [y]) => x.localeCompare(y)).map(([m, c]) => `${c} ${m}`);
+  return parts.length > 1 ? `${total} (${parts.join(', ')})` : parts[0] ?? '0';
+}
+
+function table(rs: PhaseResult[]): string {
+  const lines = [
+    '| N | phase | tool | wall s | of which the sync run s | client CPU s | peak MB | requests A (Radicale) | requests B (Xandikos) | total requests |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  const order = ['setup', 'first sync', 'no-op re-sync', '10+10 edits re-sync', 'no-op again'];
+  const sorted = [...rs].sort((x, y) => x.n - y.n || order.indexOf(x.phase) - order.indexOf(y.phase) || x.tool.localeCompare(y.tool));
+  for (const r of sorted) {
+    const total = Object.values(r.reqA).reduce((x, y) => x + y, 0) + Object.values(r.reqB).reduce((x, y) => x + y, 0);
+    lines.push(`| ${r.n} | ${r.phase} | ${r.tool}${r.ok ? '' : ' (FAILED)'} | ${r.wallS.toFixed(2)} | ${r.runS === null ? '' : r.runS.toFixed(2)} | ${r.cpuS.toFixed(2)} | ${r.peakMb.toFixed(0)} | ${fmtReq(r.reqA)} | ${fmtReq(r.reqB)} | ${total} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+await main();

@@ -1,0 +1,201 @@
+/**
+ * Read models shared by the CLI (`status`, `history`, `contacts`) and the web app: what a hub
+ * holds, how each spoke is doing, what runs changed. Plain queries; no decisions here.
+ */
+import type { Kysely } from 'kysely';
+import type { ConnectorFactory } from '../connectors/kit/contract.js';
+import type { RunSummary, RunTotals } from '../engine/run/report.js';
+import type { Card } from '../model/card.js';
+import { cardSummary } from '../model/card-fields.js';
+import { listSpokes, type Hub, type Spoke } from '../store/hubs.js';
+import type { Schema } from '../store/schema.js';
+
+type Db = Kysely<Schema>;
+
+export const labelOf = (cardJson: string | null | undefined): string => {
+  if (!cardJson) return '';
+  try {
+    return cardSummary(JSON.parse(cardJson) as Card);
+  } catch {
+    return '';
+  }
+};
+
+const count = async (q: Promise<{ n: number } | undefined>): Promise<number> => Number((await q)?.n ?? 0);
+
+export interface SpokeStatusRow {
+  spoke: Spoke;
+  readOnly: boolean;
+  state: string;
+  lastSyncAt: number | null;
+  lastOkAt: number | null;
+  lastError: string | null;
+  contacts: number;
+  heldDeletes: number;
+}
+
+export interface HubStatus {
+  hub: Hub;
+  contacts: number;
+  deletedContacts: number;
+  openConflicts: number;
+  possibleDuplicates: number;
+  lastRun: { id: string; startedAt: number; finishedAt: number | null; status: string } | null;
+  spokes: SpokeStatusRow[];
+}
+
+export async function hubStatus(db: Db, hub: Hub, factories: ReadonlyMap<string, ConnectorFactory>): Promise<HubStatus> {
+  const spokes = await listSpokes(db, hub.id);
+  const contacts = await count(db.selectFrom('entities').select((eb) => eb.fn.countAll<number>().as('n')).where('hub_id', '=', hub.id).where('deleted', '=', 0).executeTakeFirst());
+  const deletedContacts = await count(db.selectFrom('entities').select((eb) => eb.fn.countAll<number>().as('n')).where('hub_id', '=', hub.id).where('deleted', '=', 1).executeTakeFirst());
+  const openConflicts = await count(db.selectFrom('conflicts').select((eb) => eb.fn.countAll<number>().as('n')).where('hub_id', '=', hub.id).where('status', '=', 'open').executeTakeFirst());
+  const possibleDuplicates = await count(db.selectFrom('reviews').select((eb) => eb.fn.countAll<number>().as('n')).where('hub_id', '=', hub.id).where('status', '=', 'open').executeTakeFirst());
+  const lastRun = await db.selectFrom('runs').selectAll().where('hub_id', '=', hub.id).where('kind', '=', 'sync').orderBy('started_at', 'desc').limit(1).executeTakeFirst();
+  const rows: SpokeStatusRow[] = [];
+  for (const s of spokes) {
+    const linked = await count(db.selectFrom('links').select((eb) => eb.fn.countAll<number>().as('n')).where('spoke_id', '=', s.id).executeTakeFirst());
+    const held = await count(db.selectFrom('held_deletes').select((eb) => eb.fn.countAll<number>().as('n')).where('spoke_id', '=', s.id).where('status', '=', 'held').executeTakeFirst());
+    rows.push({
+      spoke: s,
+      readOnly: factories.get(s.type)?.capabilities.readOnly ?? false,
+      state: s.status.state ?? 'never synced',
+      lastSyncAt: s.status.lastSyncAt ?? null,
+      lastOkAt: s.status.lastOkAt ?? null,
+      lastError: s.status.lastError || null,
+      contacts: linked,
+      heldDeletes: held,
+    });
+  }
+  return {
+    hub,
+    contacts,
+    deletedContacts,
+    openConflicts,
+    possibleDuplicates,
+    lastRun: lastRun ? { id: lastRun.id, startedAt: lastRun.started_at, finishedAt: lastRun.finished_at, status: lastRun.status } : null,
+    spokes: rows,
+  };
+}
+
+export interface RunRow {
+  id: string;
+  kind: string;
+  status: string;
+  startedAt: number;
+  finishedAt: number | null;
+  undoneBy: string | null;
+  totals: RunTotals | null;
+}
+
+export async function hubRuns(db: Db, hubId: string, limit: number, since?: number): Promise<RunRow[]> {
+  let q = db.selectFrom('runs').selectAll().where('hub_id', '=', hubId);
+  if (since !== undefined) q = q.where('started_at', '>=', since);
+  const runs = await q.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+  return runs.map((r) => {
+    const s = JSON.parse(r.summary) as Partial<RunSummary>;
+    return { id: r.id, kind: r.kind, status: r.status, startedAt: r.started_at, finishedAt: r.finished_at, undoneBy: r.undone_by, totals: s.totals ?? null };
+  });
+}
+
+export interface JournalRow {
+  id: string;
+  at: number;
+  run: string;
+  from: string;
+  contact: string;
+  label: string;
+  action: string;
+  before: unknown;
+  after: unknown;
+}
+
+export async function hubJournal(db: Db, hubId: string, opts: { contact?: string; run?: string; limit: number }): Promise<JournalRow[]> {
+  let q = db.selectFrom('journal').selectAll().where('hub_id', '=', hubId);
+  if (opts.contact) q = q.where('entity_id', '=', opts.contact);
+  if (opts.run) q = q.where('run_id', '=', opts.run);
+  const rows = await q.orderBy('id', 'desc').limit(opts.limit).execute();
+  const spokes = new Map((await listSpokes(db, hubId)).map((s) => [s.id, s.name]));
+  const entityIds = [...new Set(rows.map((r) => r.entity_id))];
+  const cards = new Map<string, string>();
+  for (let i = 0; i < entityIds.length; i += 500) {
+    const part = entityIds.slice(i, i + 500);
+    for (const e of await db.selectFrom('entities').select(['id', 'card']).where('id', 'in', part).execute()) cards.set(e.id, e.card);
+  }
+  return rows.map((r) => ({
+    id: r.id,
+    at: r.at,
+    run: r.run_id,
+    from: r.spoke_id ? (spokes.get(r.spoke_id) ?? r.spoke_id) : 'hub',
+    contact: r.entity_id,
+    label: labelOf(cards.get(r.entity_id)),
+    action: r.action,
+    before: r.before ? (JSON.parse(r.before) as unknown) : null,
+    after: r.after ? (JSON.parse(r.after) as unknown) : null,
+  }));
+}
+
+export async function hubContacts(db: Db, hubId: string, opts: { search?: string; deleted?: boolean; limit: number }): Promise<{ id: string; label: string; card: Card }[]> {
+  const needle = opts.search?.toLowerCase();
+  const out: { id: string; label: string; card: Card }[] = [];
+  let after = '';
+  // Scans in pages so a large hub is never loaded at once.
+  while (out.length < opts.limit) {
+    const rows = await db
+      .selectFrom('entities')
+      .select(['id', 'card'])
+      .where('hub_id', '=', hubId)
+      .where('deleted', '=', opts.deleted ? 1 : 0)
+      .where('id', '>', after)
+      .orderBy('id')
+      .limit(1000)
+      .execute();
+    if (rows.length === 0) break;
+    after = rows[rows.length - 1]?.id ?? after;
+    for (const r of rows) {
+      if (needle && !r.card.toLowerCase().includes(needle)) continue;
+      out.push({ id: r.id, label: labelOf(r.card), card: JSON.parse(r.card) as Card });
+      if (out.length >= opts.limit) break;
+    }
+  }
+  return out;
+}
+
+export async function hubContact(db: Db, hubId: string, id: string) {
+  const e = await db.selectFrom('entities').selectAll().where('hub_id', '=', hubId).where('id', '=', id).executeTakeFirst();
+  if (!e) return null;
+  const links = await db
+    .selectFrom('links')
+    .innerJoin('spokes', 'spokes.id', 'links.spoke_id')
+    .select(['spokes.name as spoke', 'links.remote_id', 'links.state'])
+    .where('links.entity_id', '=', e.id)
+    .execute();
+  return { id: e.id, deleted: e.deleted === 1, tombstone: e.tombstone ? (JSON.parse(e.tombstone) as unknown) : null, card: JSON.parse(e.card) as Card, links };
+}
+
+export async function openConflicts(db: Db, hubId: string) {
+  const rows = await db.selectFrom('conflicts').selectAll().where('hub_id', '=', hubId).where('status', '=', 'open').orderBy('at', 'desc').limit(200).execute();
+  const cards = new Map<string, string>();
+  for (const e of rows.length ? await db.selectFrom('entities').select(['id', 'card']).where('id', 'in', [...new Set(rows.map((r) => r.entity_id))]).execute() : []) cards.set(e.id, e.card);
+  return rows.map((r) => ({
+    id: r.id,
+    contact: r.entity_id,
+    label: labelOf(cards.get(r.entity_id)),
+    path: r.path,
+    kept: JSON.parse(r.kept) as unknown,
+    lost: JSON.parse(r.lost) as unknown,
+    keptOrigin: r.kept_origin,
+    lostOrigin: r.lost_origin,
+    at: r.at,
+  }));
+}
+
+export async function heldDeletes(db: Db, hubId: string) {
+  const rows = await db.selectFrom('held_deletes').selectAll().where('hub_id', '=', hubId).where('status', '=', 'held').orderBy('created_at', 'desc').limit(1000).execute();
+  const spokes = new Map((await listSpokes(db, hubId)).map((s) => [s.id, s.name]));
+  const cards = new Map<string, string>();
+  const ids = [...new Set(rows.map((r) => r.entity_id))];
+  for (let i = 0; i < ids.length; i += 500) {
+    for (const e of await db.selectFrom('entities').select(['id', 'card']).where('id', 'in', ids.slice(i, i + 500)).execute()) cards.set(e.id, e.card);
+  }
+  return rows.map((r) => ({ id: r.id, spoke: spokes.get(r.spoke_id) ?? r.spoke_id, contact: r.entity_id, label: labelOf(cards.get(r.entity_id)), direction: r.direction, reason: r.reason, at: r.created_at }));
+}

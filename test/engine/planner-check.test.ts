@@ -1,0 +1,108 @@
+/**
+ * Level 1 of the engine's test plan (sync-design.md §C2, "planner check", CanopyCheck-style): many
+ * small, fast cases. Each case builds 2–4 in-memory spokes of different capability families —
+ *   dav    client ids + incremental pulls, every field;
+ *   people server ids + full listings only, names/e-mails/phones only;
+ *   norm   a server that rewrites phone numbers (E.164) and e-mail addresses (lower case) on write;
+ *   feed   feeds the hub only (allowCreate off; sometimes a read-only connector too) —
+ * seeds them with one correlated dataset (a small "truth" perturbed per spoke, from small value
+ * domains so that matches, shared identifiers and collisions are frequent), syncs to quiescence,
+ * then runs a few epochs of random user edits followed by syncs to quiescence. At every quiescence:
+ *   P2 convergence: every two-way spoke holds the hub's projection of every live contact, and only that;
+ *   P3 a sync right after a quiet one writes nothing (and changes nothing in the hub);
+ *   P4/P5 no lost edits (reference model: test/support/sim/reference.ts, plus the epoch oracle below);
+ *   P6 deletions only with evidence, and an edit elsewhere wins over a delete;
+ *   P7 no duplicates, no unlinked spoke items; I2 every merge base is what the spoke holds;
+ *   P8 no more than max(10, 20%) deletions per run and spoke without a confirmation;
+ *   I4 at first link, every value is kept in the hub or in the conflict log.
+ *
+ * Replay a failure: HUBSYNC_PLANNER_SEED=<seed> HUBSYNC_PLANNER_PATH=<path> npx vitest run test/engine/planner-check.test.ts
+ * More cases: HUBSYNC_PLANNER_RUNS=1000 npx vitest run test/engine/planner-check.test.ts
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { arbPlannerCase, runPlannerCase, type PlannerCase } from '../support/sim/planner.js';
+
+const RUNS = Number(process.env.HUBSYNC_PLANNER_RUNS ?? 60);
+const SEED = process.env.HUBSYNC_PLANNER_SEED === undefined ? undefined : Number(process.env.HUBSYNC_PLANNER_SEED);
+const PATH = process.env.HUBSYNC_PLANNER_PATH;
+
+describe('planner check (sync-design.md C2)', () => {
+  it(`converges, stays idempotent and loses nothing (${RUNS} cases)`, { timeout: 3_600_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(arbPlannerCase, async (c) => {
+        const v = await runPlannerCase(c);
+        expect(v).toEqual([]);
+      }),
+      { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }), ...(PATH === undefined ? {} : { path: PATH, endOnFailure: true }) },
+    );
+  });
+});
+
+/**
+ * Cases the planner check found, shrunk, kept as regression tests (sync-design.md C2 "Keep each
+ * failing seed and path as a regression fixture"). Each is replayed through the same runner.
+ */
+describe('planner check regressions', () => {
+  it('an edit of a field the deleting spoke cannot store wins over the delete, whatever the spoke order (P6)', async () => {
+    // dav (all fields) is synced before people (names/e-mails/phones). people deletes the contact,
+    // then dav's user sets a note. dav's edit is applied first; people's delete then compared only
+    // people's fields with its base, found them unchanged, and deleted the contact with the note.
+    const c: PlannerCase = {
+      profiles: [{ kind: 'dav' }, { kind: 'people' }],
+      data: {
+        truth: [{ given: 0, surname: 0, emails: [], phones: [], org: null, note: null, title: null }],
+        spokes: [{ copies: [{ t: 0, p: 0, sameUid: false }, { t: 0, p: 0, sameUid: false }], extras: [] }, { copies: [], extras: [] }, { copies: [], extras: [] }, { copies: [], extras: [] }],
+      },
+      epochs: [
+        {
+          ops: [
+            { k: 'delete', spoke: 1, item: 0 },
+            { k: 'edit', spoke: 0, item: 0, edit: { op: 'set', path: 'note', value: 0 } },
+          ],
+          decision: 'confirm',
+        },
+      ],
+    };
+    expect(await runPlannerCase(c)).toEqual([]);
+  });
+
+  it('a delete on a spoke whose server normalises what the hub writes is applied (P6)', async () => {
+    // The hub created the contact on norm, whose server stored the phone in E.164. The user deletes
+    // it there (the only contact: held as "spoke emptied", then confirmed). The hub compared its own
+    // phone text with norm's normalised base, took the difference for an edit and kept the contact.
+    const c: PlannerCase = {
+      profiles: [{ kind: 'dav' }, { kind: 'norm' }],
+      data: {
+        truth: [{ given: 0, surname: 0, emails: [], phones: [{ i: 0, f: 1 }], org: null, note: null, title: null }],
+        spokes: [{ copies: [{ t: 0, p: 0, sameUid: false }], extras: [] }, { copies: [], extras: [] }, { copies: [], extras: [] }, { copies: [], extras: [] }],
+      },
+      epochs: [{ ops: [{ k: 'delete', spoke: 1, item: 0 }], decision: 'confirm' }],
+    };
+    expect(await runPlannerCase(c)).toEqual([]);
+  });
+
+  it('a held deletion confirmed after the contact changed elsewhere keeps it and offers it to the spoke again (P6, P2)', async () => {
+    // people deletes its only contact (held: the spoke looks emptied) while dav's user sets a note.
+    // The person confirms; the edit wins, so the contact stays and is unlinked from people. It must
+    // then be created on people again — but the contact did not change after people's last push,
+    // so the push never looked at it and people stayed without it.
+    const c: PlannerCase = {
+      profiles: [{ kind: 'dav' }, { kind: 'people' }],
+      data: {
+        truth: [{ given: 0, surname: 0, emails: [], phones: [], org: null, note: null, title: null }],
+        spokes: [{ copies: [{ t: 0, p: 0, sameUid: false }], extras: [] }, { copies: [], extras: [] }, { copies: [], extras: [] }, { copies: [], extras: [] }],
+      },
+      epochs: [
+        {
+          ops: [
+            { k: 'delete', spoke: 1, item: 0 },
+            { k: 'edit', spoke: 0, item: 0, edit: { op: 'set', path: 'name.given', value: 1 } },
+          ],
+          decision: 'confirm',
+        },
+      ],
+    };
+    expect(await runPlannerCase(c)).toEqual([]);
+  });
+});

@@ -1,0 +1,158 @@
+/**
+ * Level 2 of the engine's test plan (sync-design.md §C3): the whole engine — syncHub and the
+ * decisions, on the SQLite store — in a deterministic simulated world (test/support/sim/), driven
+ * by a generated list of commands:
+ *   users on the spokes (edit a field, add/remove/relabel e-mails and phones, clear, delete, create),
+ *   sync (all spokes or one), crash (the process dies at connector call N, before or after the server
+ *   ran it: store and backends persist, the next sync runs as a new process and must recover),
+ *   loseNextResponse, failNext (transient / rate_limited), truncateNextListing, expireCursors,
+ *   flakyEtags, setVisibilityLag (also a lagging findByMarker) and clock advances,
+ *   bulkDelete(p%) followed by a sync and a person's confirm or reject (decisions.ts).
+ * Always on, after every command:
+ *   S1 no duplicate items per marker once intents are settled;
+ *   S2 every create/update reaches a spoke only after its intent was committed;
+ *   S3 no write to a feed-only/read-only spoke, no delete without a hub tombstone (or of a non-ghost);
+ *   S4 at most max(10, 20%) unconfirmed deletions per run and spoke, in and out;
+ *   S5 no contact comes back from deletion without a user's edit or a person's decision;
+ *   no spoke fails a run except for an injected fault.
+ * At the end, quiescence (faults healed, clock past every lag, at most K = 8 runs until two in a row
+ * write nothing): L1 convergence, L2 termination, L3 no intent left, L4 no lost edit (reference model
+ * in test/support/sim/reference.ts), plus P7/I2 (every item linked once, every base honest).
+ * Determinism: every case runs twice from the same data and seed; the digests of every backend and
+ * every store table must be equal.
+ *
+ * Runs: HUBSYNC_SIM_RUNS (default 150, for `npm test`; `.ci/run` runs 2,000).
+ * Replay a failure — fast-check prints `seed` and `path`:
+ *   HUBSYNC_SIM_SEED=<seed> HUBSYNC_SIM_PATH=<path> npx vitest run test/engine/simulation.test.ts
+ * (add HUBSYNC_SIM_DEBUG=1 to print the connector-call trace and the store of the failing case).
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { arbSimCase, runSimCase, type SimCase } from '../support/sim/sim.js';
+import { KNOWN_GAPS } from '../support/sim/world.js';
+
+const RUNS = Number(process.env.HUBSYNC_SIM_RUNS ?? 150);
+const SEED = process.env.HUBSYNC_SIM_SEED === undefined ? undefined : Number(process.env.HUBSYNC_SIM_SEED);
+const PATH = process.env.HUBSYNC_SIM_PATH;
+const DEBUG = process.env.HUBSYNC_SIM_DEBUG === '1';
+
+describe('whole-engine simulation (sync-design.md C3)', () => {
+  it(`keeps its invariants under users, crashes and faults, converges, and is deterministic (${RUNS} cases)`, { timeout: 3_600_000 }, async () => {
+    await fc.assert(
+      fc.asyncProperty(arbSimCase, fc.integer({ min: 1, max: 2 ** 31 - 1 }), async (c: SimCase, seed: number) => {
+        const first = await runSimCase(c, seed, DEBUG && PATH !== undefined);
+        expect(first.violations).toEqual([]);
+        const again = await runSimCase(c, seed);
+        expect(again.hash, 'the same case and seed must give the same backends and store').toBe(first.hash);
+      }),
+      { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }), ...(PATH === undefined ? {} : { path: PATH, endOnFailure: true }) },
+    );
+  });
+});
+
+/** Cases the simulation found, shrunk, kept as regression tests (replayed through the same runner). */
+describe('simulation regressions', () => {
+  const empty = { given: null, surname: null, emails: [], phones: [], org: null, note: null, title: null };
+  const noData = { copies: [], extras: [] };
+
+  it('a contact imported by a run that then crashed still reaches the other spokes (L1)', async () => {
+    // The crash comes after dav's first page was applied (the contact is committed with a fresh
+    // version) but before the run stored the hub clock. The next run started its clock from the
+    // stored, older value, so its push window (pushed_clock, clock] ended below the contact's
+    // version and norm never got the contact while nothing else changed in the hub.
+    const c: SimCase = {
+      profiles: [{ kind: 'dav' }, { kind: 'norm' }],
+      data: { truth: [empty], spokes: [{ copies: [], extras: [empty] }, noData, noData, noData] },
+      cmds: [{ c: 'crash', at: 3, after: false }],
+      finalDecision: 'confirm',
+    };
+    expect((await runSimCase(c)).violations).toEqual([]);
+  });
+
+  it('a short listing does not hold deletions of contacts that are still there; a user edit made meanwhile is kept (L1, L4)', async () => {
+    // dav's cursor expires and its next full listing is truncated to nothing. The engine took that
+    // for "the spoke was emptied" and held the deletion of the contact without checking it (a GET
+    // finds it). The person rejects the hold ("restore to the spoke"): the link is dropped and the
+    // contact created again; dav answers "already exists" and the engine adopted the item as it is,
+    // with the user's edit as merge base — so the edit never reached the hub and dav diverged.
+    const c: SimCase = {
+      profiles: [{ kind: 'dav' }, { kind: 'feed', readOnly: false }],
+      data: { truth: [empty], spokes: [noData, { copies: [{ t: 0, p: 0, sameUid: false }], extras: [] }, noData, noData] },
+      cmds: [
+        { c: 'sync', only: null },
+        { c: 'truncate', spoke: 0, keep: 0 },
+        { c: 'expire', spoke: 0 },
+        { c: 'user', op: { k: 'edit', spoke: 0, item: 0, edit: { op: 'set', path: 'name.given', value: 0 } } },
+        { c: 'sync', only: null },
+      ],
+      finalDecision: 'reject',
+    };
+    expect((await runSimCase(c)).violations).toEqual([]);
+  });
+
+  it("a user's edit of an item whose create response was lost reaches the hub (L1, L4)", async () => {
+    // The hub creates the contact on dav; the response is lost (the intent stays uncertain). The
+    // user adds an e-mail to the new item. The next run finds the item by its marker and linked it
+    // with its current content as merge base, so the pull saw no change: the e-mail never reached
+    // the hub, and dav kept differing from it.
+    const c: SimCase = {
+      profiles: [{ kind: 'dav' }, { kind: 'people' }],
+      data: { truth: [empty], spokes: [noData, { copies: [], extras: [empty] }, noData, noData] },
+      cmds: [
+        { c: 'lose', spoke: 0, count: 1, method: 'create' },
+        { c: 'sync', only: null },
+        { c: 'user', op: { k: 'edit', spoke: 0, item: 0, edit: { op: 'addEmail', email: 0, variant: 0 } } },
+      ],
+      finalDecision: 'confirm',
+    };
+    expect((await runSimCase(c)).violations).toEqual([]);
+  });
+
+  it('a contact whose retried update finds the item deleted is created again (L1)', async () => {
+    // A crash leaves norm's update of the contact failed; it is retried in the next run, after the
+    // user deleted the item (the deletion is not visible to pulls yet: 5 minutes of lag). The update
+    // gets not_found: the link is dropped and a new "look again" intent is written — which the same
+    // run then deleted with the retried ones (by contact, not by id), so norm never got it back.
+    const c: SimCase = {
+      profiles: [{ kind: 'norm' }, { kind: 'people' }],
+      data: {
+        truth: [{ ...empty, phones: [{ i: 0, f: 0 }] }],
+        spokes: [
+          { copies: [{ t: 15, p: 120, sameUid: true }, { t: 0, p: 0, sameUid: false }], extras: [] },
+          { copies: [{ t: 0, p: 0, sameUid: true }], extras: [] },
+          noData,
+          noData,
+        ],
+      },
+      cmds: [
+        { c: 'user', op: { k: 'delete', spoke: 0, item: 3 } },
+        { c: 'crash', at: 7, after: false },
+        { c: 'lag', spoke: 0, ms: 300_000, laggyFind: false },
+        { c: 'bulk', spoke: 0, pct: 20, confirm: false },
+      ],
+      finalDecision: 'confirm',
+    };
+    expect((await runSimCase(c)).violations).toEqual([]);
+  });
+
+  // Known gap, reported and not fixed (design B9: no periodic full reconciliation). Marked `fails`:
+  // when the engine is fixed this test fails, and should become a plain `it`.
+  it.fails('an item left out of the first, truncated, listing of an incremental spoke is imported eventually (P7) [known gap]', async () => {
+    // The listing claims to be complete and comes with a cursor that covers the item it left out;
+    // nothing is linked yet, so no verification can tell the listing was short, and the following
+    // change lists never mention the item again until someone edits it.
+    const c: SimCase = {
+      profiles: [{ kind: 'dav' }, { kind: 'feed', readOnly: false }],
+      data: { truth: [empty], spokes: [noData, { copies: [{ t: 0, p: 0, sameUid: false }], extras: [] }, noData, noData] },
+      cmds: [{ c: 'truncate', spoke: 1, keep: 0 }, { c: 'sync', only: null }],
+      finalDecision: 'confirm',
+    };
+    const tolerant = KNOWN_GAPS.truncatedListingWithCursor;
+    KNOWN_GAPS.truncatedListingWithCursor = false;
+    try {
+      expect((await runSimCase(c)).violations).toEqual([]);
+    } finally {
+      KNOWN_GAPS.truncatedListingWithCursor = tolerant;
+    }
+  });
+});

@@ -1,0 +1,120 @@
+/**
+ * The dashboard's decisions, through the pages a person clicks: held mass deletions (keep them),
+ * restore a deleted contact, undo a run, pick the other value of a conflict — and Sync options
+ * with the preview before a spoke's first two-way sync.
+ */
+import { readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, vcard, type Client, type TestServer } from './helpers.js';
+
+let ts: TestServer;
+let owner: Client;
+let hubId: string;
+let folderA: string;
+let folderB: string;
+let spokeB: string;
+
+const people = Array.from({ length: 12 }, (_, i) => ({ file: `p${i}.vcf`, uid: `p${i}`, fn: `Person${i} Example`, email: `p${i}@example.com` }));
+
+beforeAll(async () => {
+  ts = await startTestServer();
+  owner = ts.client();
+  await owner.signUp('Acme', 'owner@acme.example');
+  folderA = ts.folder('a', Object.fromEntries(people.map((p) => [p.file, vcard(p.uid, p.fn, p.email)])));
+  folderB = ts.folder('b', {});
+  hubId = await owner.createVdirHub('Team', 'A', folderA);
+  await owner.createVdirHub('Team', 'B', folderB, hubId);
+  spokeB = (await ts.web.deps.db.selectFrom('spokes').select('id').where('hub_id', '=', hubId).where('name', '=', 'B').executeTakeFirstOrThrow()).id;
+  expect((await ts.web.deps.runner.run(hubId, { reason: 'manual' }))?.status).toBe('ok');
+});
+
+afterAll(async () => {
+  await ts?.close();
+});
+
+describe('Sync options', () => {
+  it('previews the first two-way sync, then turns it on when confirmed', async () => {
+    await owner.get(`/hubs/${hubId}/spokes/${spokeB}`);
+    const preview = await owner.post(`/hubs/${hubId}/spokes/${spokeB}/options`, { allowCreate: '1', direction: 'two-way', allowUpdate: '1', allowDelete: '1', conditions: '', region: 'FR' });
+    expect(preview.status).toBe(200);
+    expect(preview.body).toContain('Preview of the first two-way sync');
+    expect(preview.body).toContain('<b>12</b>to create');
+    expect(readdirSync(folderB)).toEqual([]); // a preview writes nothing
+    let spoke = await ts.web.deps.db.selectFrom('spokes').select('options').where('id', '=', spokeB).executeTakeFirstOrThrow();
+    expect(JSON.parse(spoke.options).allowCreate).toBe(false);
+    const ok = await owner.post(`/hubs/${hubId}/spokes/${spokeB}/options`, { confirm: '1', allowCreate: '1', direction: 'two-way', allowUpdate: '1', allowDelete: '1', conditions: '', region: 'FR' });
+    expect(ok.status).toBe(302);
+    spoke = await ts.web.deps.db.selectFrom('spokes').select('options').where('id', '=', spokeB).executeTakeFirstOrThrow();
+    expect(JSON.parse(spoke.options)).toMatchObject({ allowCreate: true, defaultRegion: 'FR' });
+    expect((await ts.web.deps.runner.run(hubId, { reason: 'manual' }))?.status).toBe('ok');
+    expect(readdirSync(folderB)).toHaveLength(12);
+  });
+});
+
+describe('held deletions', () => {
+  it('an emptied folder deletes nothing; "Keep them all" puts the contacts back', async () => {
+    for (const f of readdirSync(folderB)) unlinkSync(path.join(folderB, f));
+    await ts.web.deps.runner.run(hubId, { reason: 'manual' });
+    const page = await owner.get(`/hubs/${hubId}`);
+    expect(page.body).toContain('Deletions waiting for you');
+    expect(page.body).toContain('<b>12</b>deletions held');
+    expect((await owner.post(`/hubs/${hubId}/held`, { action: 'reject', id: 'all' })).status).toBe(302);
+    await ts.web.deps.runner.run(hubId, { reason: 'manual' });
+    expect(readdirSync(folderB)).toHaveLength(12);
+    expect(readdirSync(folderA)).toHaveLength(12);
+  });
+});
+
+describe('restore and undo', () => {
+  it('restores a contact deleted in a spoke, and undoes a run', async () => {
+    // A feeds the hub only; B is two-way: a deletion in A reaches B.
+    unlinkSync(path.join(folderA, 'p0.vcf'));
+    await ts.web.deps.runner.run(hubId, { reason: 'manual' });
+    expect(readdirSync(folderB)).toHaveLength(11);
+    const deleted = await owner.get(`/hubs/${hubId}/contacts?deleted=1`);
+    expect(deleted.body).toContain('Person0 Example');
+    const id = /\/contacts\/([^/"]+)\/restore/.exec(deleted.body)?.[1];
+    expect(id).toBeTruthy();
+    expect((await owner.post(`/hubs/${hubId}/contacts/${id}/restore`)).status).toBe(302);
+    await ts.web.deps.runner.run(hubId, { reason: 'manual' });
+    expect(readdirSync(folderB)).toHaveLength(12);
+
+    // A run that brought a new contact in, undone from the dashboard.
+    writeFileSync(path.join(folderA, 'new.vcf'), vcard('new', 'Newcomer Person', 'new@example.com'));
+    const run = await ts.web.deps.runner.run(hubId, { reason: 'manual' });
+    expect(run?.totals.hub.created).toBe(1);
+    await owner.get(`/hubs/${hubId}`);
+    expect((await owner.post(`/hubs/${hubId}/runs/${run?.runId}/undo`)).status).toBe(302);
+    const flash = await owner.get(`/hubs/${hubId}`);
+    expect(flash.body).toContain('Undone: 1 contacts are back as they were.');
+    await ts.web.deps.runner.run(hubId, { reason: 'manual' });
+    expect(readdirSync(folderB).some((f) => f.includes('new'))).toBe(false);
+  });
+});
+
+describe('conflicts', () => {
+  it('shows both values and keeps the one picked', async () => {
+    const file = path.join(folderA, 'p1.vcf');
+    const fileB = readdirSync(folderB).map((f) => path.join(folderB, f)).find((f) => readFileText(f).includes('p1@example.com')) as string;
+    writeFileSync(file, vcard('p1', 'Person1 Example', 'p1@example.com', 'TITLE:Chief from A\r\n'));
+    writeFileSync(fileB, readFileText(fileB).replace('END:VCARD', 'TITLE:Chief from B\r\nEND:VCARD'));
+    await ts.web.deps.runner.run(hubId, { reason: 'manual' });
+    const page = await owner.get(`/hubs/${hubId}`);
+    expect(page.body).toContain('Conflicts');
+    const conflictId = /action="\/hubs\/[^/]+\/conflicts\/([^"]+)"/.exec(page.body)?.[1];
+    expect(conflictId).toBeTruthy();
+    const row = await ts.web.deps.db.selectFrom('conflicts').selectAll().where('id', '=', conflictId as string).executeTakeFirstOrThrow();
+    expect(page.body).toContain(JSON.parse(row.kept) as string);
+    expect(page.body).toContain(JSON.parse(row.lost) as string);
+    expect((await owner.post(`/hubs/${hubId}/conflicts/${conflictId}`, { keep: 'lost' })).status).toBe(302);
+    await ts.web.deps.runner.run(hubId, { reason: 'manual' });
+    const lost = JSON.parse(row.lost) as string;
+    expect(readFileText(file)).toContain(lost);
+    expect(readFileText(fileB)).toContain(lost);
+  });
+});
+
+function readFileText(f: string): string {
+  return readFileSync(f, 'utf8');
+}
