@@ -4,6 +4,7 @@
  *
  *   npm run bench:carddav                 # 1,000 and 5,000 contacts
  *   npm run bench:carddav -- --sizes 1000 # one size
+ *   npm run bench:carddav -- --tools vdirsyncer --sizes 5000
  *
  * Per size N, each tool gets its own fresh pair of collections with the same content:
  *   A = Radicale (htpasswd Basic auth), seeded with N generated vCards (bench/carddav/gen_vcards.py,
@@ -15,7 +16,7 @@
  * Measured per phase: wall time, client CPU time (user + sys) and peak RSS of the client process
  * (/usr/bin/time), and HTTP requests counted by a proxy in front of each server (counting-proxy.ts).
  *
- * Output: bench/carddav/results/results-<date>.json and .md (a markdown table), also printed.
+ * Output: bench/carddav/results/results-<date-time>.json and .md (a markdown table), also printed.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -101,6 +102,7 @@ async function editNotes(user: DavUser, count: number, avoid: Set<string>, tag: 
 
 async function main(): Promise<void> {
   const sizes = arg('--sizes', '1000,5000').split(',').map(Number);
+  const tools = arg('--tools', 'hubsync,vdirsyncer').split(',') as ('hubsync' | 'vdirsyncer')[];
   for (const b of ['radicale', 'xandikos', 'vdirsyncer']) requireBinary(b);
   if (!existsSync('/usr/bin/time')) throw new Error('/usr/bin/time is missing: apt-get install -y time');
   const work = await mkdtemp(path.join(os.tmpdir(), 'hubsync-bench-carddav-'));
@@ -110,9 +112,9 @@ async function main(): Promise<void> {
   // node_modules resolve; tsc's exit status is ignored when files in flux elsewhere fail to typecheck
   // but the CLI was emitted.
   const build = path.join(repo, 'dist-bench', 'carddav-cli');
-  spawnSync(process.execPath, [path.join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(repo, 'tsconfig.build.json'), '--outDir', build], { stdio: 'inherit' });
+  if (tools.includes('hubsync')) spawnSync(process.execPath, [path.join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(repo, 'tsconfig.build.json'), '--outDir', build], { stdio: 'inherit' });
   const mainJs = path.join(build, 'cli', 'main.js');
-  if (!existsSync(mainJs)) throw new Error(`the CLI did not build (${mainJs} missing)`);
+  if (tools.includes('hubsync') && !existsSync(mainJs)) throw new Error(`the CLI did not build (${mainJs} missing)`);
   const runner = path.join(build, 'run-cli.mjs');
   await writeFile(runner, `import { main } from './cli/main.js';\nprocess.exitCode = await main(process.argv.slice(2));\n`);
 
@@ -125,7 +127,7 @@ async function main(): Promise<void> {
       const r = spawnSync('/usr/bin/python3', [path.join(here, 'gen_vcards.py'), String(n), gen, '--seed', String(n === 1000 ? 1 : n === 5000 ? 5 : n)], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`gen_vcards.py failed: ${r.stderr}`);
       console.log(`\n== ${n} contacts (${(await readdir(gen)).length} files)`);
-      for (const tool of ['hubsync', 'vdirsyncer'] as const) {
+      for (const tool of tools) {
         results.push(...(await runTool(tool, n, gen, work, radicale, xandikos, pa, pb, runner)));
       }
     }
@@ -134,7 +136,7 @@ async function main(): Promise<void> {
     await Promise.all([radicale.stop(), xandikos.stop()]);
   }
 
-  const stamp = new Date().toISOString().slice(0, 10);
+  const stamp = new Date().toISOString().slice(0, 19).replace(/:/g, '-');
   const outDir = path.join(here, 'results');
   await mkdir(outDir, { recursive: true });
   await writeFile(path.join(outDir, `results-${stamp}.json`), `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, results }, null, 2)}\n`);

@@ -36,7 +36,8 @@ form.inline { display:inline; }
 fieldset { border:1px solid var(--line); border-radius:8px; padding:10px 16px 14px; margin:14px 0; }
 legend { font-weight:700; padding:0 6px; }
 .choice { display:flex; gap:12px; align-items:center; border:1px solid var(--line); border-radius:8px; padding:12px 14px; margin:8px 0; background:#fff; cursor:pointer; }
-.choice input { width:20px; height:20px; } .choice strong { display:block; } .choice span { color:var(--muted); font-size:.9rem; }
+.choice { font-weight:400; } .choice input { width:20px; height:20px; flex:none; } .choice strong { display:block; color:var(--fg); font-weight:600; } .choice > span > span { color:var(--muted); font-size:.9rem; }
+.choice:has(input:checked) { border-color:var(--accent); box-shadow:0 0 0 1px var(--accent); }
 .steps { display:flex; gap:6px; list-style:none; padding:0; margin:0 0 18px; flex-wrap:wrap; font-size:.85rem; counter-reset:s; }
 .steps li { counter-increment:s; color:var(--muted); padding:3px 10px; border-radius:999px; background:#eceff3; }
 .steps li::before { content:counter(s) ". "; } .steps li.current { background:var(--accent); color:#fff; font-weight:600; } .steps li.done { background:#dbe7f8; color:var(--fg); }

@@ -10,7 +10,10 @@ import { HttpError } from './server.js';
 import type { RouteConfig } from './server.js';
 import type { OAuthGrant, OAuthProvider, PendingSignIn } from './oauth-provider.js';
 
-export type SignInPurpose = { kind: 'wizard'; sessionIdHash: string } | { kind: 'invite'; inviteToken: string };
+export type SignInPurpose =
+  | { kind: 'wizard'; sessionIdHash: string }
+  | { kind: 'reauth'; sessionIdHash: string; hubId: string; spokeId: string }
+  | { kind: 'invite'; inviteToken: string };
 
 interface Pending {
   provider: string;
@@ -63,7 +66,7 @@ export class SignIns {
         const pending = q.state ? this.pending.get(q.state) : undefined;
         if (!pending || pending.expiresAt <= this.deps.now()) throw new HttpError(400, t('oauth.expired'));
         this.pending.delete(q.state as string);
-        if (pending.purpose.kind === 'wizard' && req.hs.session?.idHash !== pending.purpose.sessionIdHash) throw new HttpError(400, t('oauth.otherBrowser'));
+        if (pending.purpose.kind !== 'invite' && req.hs.session?.idHash !== pending.purpose.sessionIdHash) throw new HttpError(400, t('oauth.otherBrowser'));
         // The person said no on the consent page (RFC 6749 §4.1.2.1: error=access_denied).
         if (q.error || !q.code) throw new HttpError(400, q.error === 'access_denied' ? t('oauth.denied') : t('oauth.failed', { error: q.error_description ?? q.error ?? 'no code' }));
         const provider = this.provider(pending.provider);

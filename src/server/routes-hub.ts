@@ -182,7 +182,7 @@ export function registerHubRoutes(app: FastifyInstance, deps: ServerDeps): void 
   <a class="button secondary" href="/wizard?hub=${hub.id}">${t('hub.addSpoke')}</a>
   <a class="button secondary" href="/hubs/${hub.id}/contacts">${t('hub.contactsLink')}</a>
 </div>
-<p class="small muted">${sched.paused ? t('hub.paused') : t('hub.nextRun', { when: when(req, next), minutes: String(sched.intervalMinutes) })}</p>
+<p class="small muted">${sched.paused ? t('hub.paused') : next !== null && next <= deps.now() ? t('hub.nextRunSoon', { minutes: String(sched.intervalMinutes) }) : t('hub.nextRun', { when: when(req, next), minutes: String(sched.intervalMinutes) })}</p>
 
 <h2>${t('hub.spokesTitle')}</h2>
 ${st.spokes.length === 0 ? html`<p>${t('hub.noSpokes')}</p>` : ''}
@@ -195,7 +195,8 @@ ${st.spokes.map((row) => {
   <p class="small muted">${deps.factories.get(row.spoke.type)?.label ?? row.spoke.type}${typeof row.spoke.config.account === 'string' ? ` · ${row.spoke.config.account}` : ''}</p>
   ${invited.has(row.spoke.id) && row.spoke.name.includes('@') && !row.spoke.options.allowCreate ? html`<p class="flash small">${t('hub.invitedSpoke')}</p>` : ''}
   <p><span class="state ${s.key}">${s.label}</span> <span class="small">${describeSync(t, row.spoke.options, row.readOnly)}</span></p>
-  ${row.lastError && row.state !== 'ok' ? html`<p class="error small">${row.lastError}${row.state === 'needs-sign-in' ? html` ${t('state.needsSignInHint')}` : ''}</p>` : ''}
+  ${row.lastError && row.state !== 'ok' ? html`<p class="error small">${row.lastError}</p>` : ''}
+  ${row.state === 'needs-sign-in' ? html`<p class="small">${t('state.needsSignInHint')}</p>${postButton(req, `/hubs/${hub.id}/spokes/${row.spoke.id}/signin`, t('spoke.signInAgain'))}` : ''}
   ${backoff ? html`<p class="small muted">${t('hub.backoff', { when: when(req, backoff.until) })}</p>` : ''}
   <p class="small">${t('hub.spokeCounts', { contacts: String(row.contacts) })}${row.heldDeletes ? ` · ${t('hub.spokeHeld', { n: String(row.heldDeletes) })}` : ''}<br>${t('hub.lastSync', { when: when(req, row.lastSyncAt) })}</p>
   <div class="actions"><a class="button secondary" href="/hubs/${hub.id}/spokes/${row.spoke.id}">${t('spoke.options')}</a>${postButton(req, `/hubs/${hub.id}/spokes/${row.spoke.id}/sync`, t('spoke.syncNow'), { cls: 'secondary' })}</div>

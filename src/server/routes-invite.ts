@@ -30,7 +30,7 @@ import { csrfField, layout, sendPage, when } from './views.js';
 
 export async function sendInvitation(deps: ServerDeps, req: FastifyRequest, hub: Hub, type: SpokeTypeView, email: string): Promise<Invitation> {
   const s = req.hs.session;
-  if (!s || !type.accountProvider) throw new HttpError(400, 'Cannot invite for this source type.');
+  if (!s || !type.accountProvider || type.signIn !== 'oauth') throw new HttpError(400, 'Cannot invite for this source type.');
   const { invitation, token } = await createInvitation(deps.db, {
     id: deps.ids(),
     orgId: s.user.orgId,

@@ -14,7 +14,7 @@ import { html, type Html } from './html.js';
 import type { SignIns } from './oauth-flow.js';
 import { HttpError } from './server.js';
 import { configFromForm, spokeTypeView, type SpokeTypeView } from './spoke-types.js';
-import { orgHub, saveSessionData, setAccountOrg, setHubOrg, type Session, type WizardDraft } from './tenancy.js';
+import { orgHub, orgSpoke, saveSessionData, setAccountOrg, setHubOrg, type Session, type WizardDraft } from './tenancy.js';
 import { csrfField, errorBox, layout, sendPage, wizardSteps } from './views.js';
 import { sendInvitation } from './routes-invite.js';
 
@@ -38,12 +38,13 @@ export function registerWizardRoutes(app: FastifyInstance, deps: ServerDeps, sig
     else delete s.data.wizard;
     await saveSessionData(deps.db, s);
   };
+  const oauth = new Set(deps.providers.keys());
   const types = (object?: string): SpokeTypeView[] =>
-    [...deps.factories.values()].map(spokeTypeView).filter((v) => !object || v.object === object);
+    [...deps.factories.values()].map((f) => spokeTypeView(f, oauth)).filter((v) => !object || v.object === object);
   const typeOf = (d: WizardDraft): SpokeTypeView => {
     const f = d.type ? deps.factories.get(d.type) : undefined;
     if (!f) throw new HttpError(400, 'Choose a source type first.');
-    return spokeTypeView(f);
+    return spokeTypeView(f, oauth);
   };
   const hubName = async (req: FastifyRequest, d: WizardDraft) => (d.hubId ? (await orgHub(deps.db, session(req).user.orgId, d.hubId)).name : null);
   const frame = async (req: FastifyRequest, d: WizardDraft, step: number, title: string, body: Html) => {
@@ -89,7 +90,7 @@ ${errorBox(error)}
 <form method="post" action="/wizard/source" class="card">
   ${csrfField(req)}
   <fieldset><legend>${t('wizard.source.legend')}</legend>
-  ${list.map((v, i) => html`<label class="choice"><input type="radio" name="type" value="${v.type}" ${i === 0 ? 'checked' : ''}><span><strong>${v.label}</strong><span>${v.accountProvider ? t('wizard.source.signIn', { provider: deps.providers.get(v.accountProvider)?.label ?? v.accountProvider }) : t('wizard.source.settings')}${v.readOnly ? ` · ${t('wizard.source.readOnly')}` : ''}</span></span></label>`)}
+  ${list.map((v, i) => html`<label class="choice"><input type="radio" name="type" value="${v.type}" ${i === 0 ? 'checked' : ''}><span><strong>${v.label}</strong><span>${v.signIn === 'oauth' && v.accountProvider ? t('wizard.source.signIn', { provider: deps.providers.get(v.accountProvider)?.label ?? v.accountProvider }) : v.signIn === 'password' ? t('wizard.source.login') : t('wizard.source.settings')}${v.readOnly ? ` · ${t('wizard.source.readOnly')}` : ''}</span></span></label>`)}
   </fieldset>
   <div class="actions"><a class="button secondary" href="/wizard${d.hubId ? `?hub=${d.hubId}` : ''}">${t('common.back')}</a><button type="submit">${t('common.next')}</button></div>
 </form>`);
@@ -111,7 +112,7 @@ ${errorBox(error)}
   const connectPage = async (req: FastifyRequest, d: WizardDraft, error?: string, values: Body = {}) => {
     const t = req.hs.t;
     const v = typeOf(d);
-    if (v.accountProvider) {
+    if (v.signIn === 'oauth' && v.accountProvider) {
       const provider = deps.providers.get(v.accountProvider);
       const label = provider?.label ?? v.accountProvider;
       return frame(req, d, 3, t('wizard.connect.title', { type: v.label }), html`
@@ -150,6 +151,12 @@ ${errorBox(error)}
     : fields.map((f) => f.kind === 'checkbox'
       ? html`<label class="check"><input type="checkbox" name="cfg_${f.key}" value="1" ${values[`cfg_${f.key}`] ? 'checked' : ''}> ${t(f.labelKey)}</label>`
       : html`<label for="cfg_${f.key}">${t(f.labelKey)}</label>${f.hintKey ? html`<p class="hint" id="hint_${f.key}">${t(f.hintKey)}</p>` : ''}<input id="cfg_${f.key}" name="cfg_${f.key}" type="text" ${f.required ? 'required' : ''} value="${values[`cfg_${f.key}`] ?? ''}"${f.hintKey ? html` aria-describedby="hint_${f.key}"` : ''}>`)}
+  ${v.signIn === 'password' ? html`
+  <label for="username">${t('wizard.config.username')}</label>
+  <input id="username" name="username" type="text" required autocomplete="username" value="${values.username ?? ''}">
+  <label for="password">${t('common.password')}</label>
+  <p class="hint" id="password-hint">${t('wizard.config.passwordHint')}</p>
+  <input id="password" name="password" type="password" required autocomplete="off" aria-describedby="password-hint">` : ''}
   ${v.type === 'vdir' && deps.config.demoFolders.length > 0 ? html`<p class="hint">${t('wizard.config.demoFolders')}</p><ul class="small">${deps.config.demoFolders.map((f) => html`<li><code>${f}</code></li>`)}</ul>` : ''}
   <div class="actions"><a class="button secondary" href="/wizard/source">${t('common.back')}</a><button type="submit">${t('common.next')}</button></div>
 </form>`);
@@ -161,8 +168,24 @@ ${errorBox(error)}
     const d = draftOf(req);
     const v = typeOf(d);
     const factory = deps.factories.get(v.type);
-    if (!factory || v.accountProvider) throw new HttpError(400, 'This source type signs in instead.');
+    if (!factory || v.signIn === 'oauth') throw new HttpError(400, 'This source type signs in instead.');
     const raw = configFromForm(v, req.body ?? {});
+    // An account with a user name and password (CardDAV): named user@host, sealed in the account
+    // store like every credential, and handed to the connector by the app (never in its settings).
+    let password: { provider: string; name: string; username: string; password: string } | undefined;
+    if (v.signIn === 'password' && v.accountProvider) {
+      const username = (req.body?.username ?? '').trim();
+      const pw = req.body?.password ?? '';
+      let host = '';
+      try {
+        host = new URL(String(raw.url ?? '')).host;
+      } catch {
+        host = 'server';
+      }
+      if (!username || !pw) return sendPage(reply, await connectPage(req, d, t('wizard.config.needLogin'), { ...(req.body ?? {}), password: '' }), 400);
+      password = { provider: v.accountProvider, name: `${username}@${host}`, username, password: pw };
+      raw.account = password.name;
+    }
     let config: unknown;
     try {
       config = factory.parseConfig(raw);
@@ -170,14 +193,20 @@ ${errorBox(error)}
       return sendPage(reply, await connectPage(req, d, t('wizard.config.invalid', { error: (e as Error).message }), req.body ?? {}), 400);
     }
     try {
-      const conn = factory.create(config, { now: deps.now, defaultRegion: regionFor(req.hs.lang) });
+      const conn = factory.create(config, { now: deps.now, defaultRegion: regionFor(req.hs.lang), ...(password ? { auth: { username: password.username, password: password.password } } : {}) });
       await conn.identity();
       await conn.close?.();
     } catch (e) {
       return sendPage(reply, await connectPage(req, d, t('wizard.config.unreachable', { error: (e as Error).message }), req.body ?? {}), 400);
     }
+    if (password) {
+      const existing = await deps.db.selectFrom('accounts').select(['org_id']).where('provider', '=', password.provider).where('name', '=', password.name).executeTakeFirst();
+      if (existing?.org_id && existing.org_id !== session(req).user.orgId) return sendPage(reply, await connectPage(req, d, t('wizard.signin.otherOrg', { email: password.name }), req.body ?? {}), 409);
+      const account = await deps.accounts.upsert({ id: deps.ids(), provider: password.provider, name: password.name, kind: 'user', settings: { username: password.username, url: raw.url }, secret: { password: password.password } });
+      await setAccountOrg(deps.db, account.id, session(req).user.orgId);
+    }
     d.config = raw;
-    d.spokeName = typeof raw.path === 'string' ? path.basename(raw.path) : v.label;
+    d.spokeName = typeof raw.path === 'string' ? path.basename(raw.path) : typeof raw.addressBookName === 'string' ? raw.addressBookName : v.label;
     await saveDraft(req, d);
     return reply.redirect('/wizard/spoke');
   });
@@ -185,7 +214,7 @@ ${errorBox(error)}
   app.post('/wizard/signin', async (req: FastifyRequest<{ Body: Body }>, reply) => {
     const d = draftOf(req);
     const v = typeOf(d);
-    if (!v.accountProvider) throw new HttpError(400, 'This source type has no sign-in.');
+    if (v.signIn !== 'oauth' || !v.accountProvider) throw new HttpError(400, 'This source type has no sign-in.');
     const hint = (req.body?.login_hint ?? '').trim();
     return signIns.start(reply, v.accountProvider, { kind: 'wizard', sessionIdHash: session(req).idHash }, EMAIL.test(hint) ? hint : undefined);
   });
@@ -223,6 +252,34 @@ ${errorBox(error)}
     return reply.redirect('/wizard/spoke');
   });
 
+  // "Sign in again" on a spoke whose account needs it: the same account, fresh consent.
+  app.post('/hubs/:hubId/spokes/:spokeId/signin', async (req: FastifyRequest<{ Params: { hubId: string; spokeId: string } }>, reply) => {
+    const { hub, spoke } = await orgSpoke(deps.db, session(req).user.orgId, req.params.hubId, req.params.spokeId);
+    const f = deps.factories.get(spoke.type);
+    const account = spoke.config.account;
+    if (!f?.accountProvider || !deps.providers.has(f.accountProvider) || typeof account !== 'string') throw new HttpError(400, req.hs.t('spoke.noSignIn'));
+    return signIns.start(reply, f.accountProvider, { kind: 'reauth', sessionIdHash: session(req).idHash, hubId: hub.id, spokeId: spoke.id }, account);
+  });
+
+  signIns.on('reauth', async (req, reply, { provider, grant, purpose }) => {
+    const t = req.hs.t;
+    const s = session(req);
+    if (purpose.kind !== 'reauth') throw new HttpError(400, 'bad purpose');
+    const { hub, spoke } = await orgSpoke(deps.db, s.user.orgId, purpose.hubId, purpose.spokeId);
+    const expected = String(spoke.config.account ?? '').toLowerCase();
+    const email = grant.email.trim().toLowerCase();
+    if (email !== expected) {
+      s.data.flash = t('spoke.reauthWrong', { used: email, email: expected });
+    } else {
+      const account = await deps.accounts.upsert({ id: deps.ids(), provider: provider.id, name: email, kind: grant.kind ?? 'user', settings: { ...(grant.settings ?? {}), email }, secret: grant.secret });
+      await setAccountOrg(deps.db, account.id, s.user.orgId);
+      if (grant.accessToken) await deps.accounts.cacheAccessToken(account.id, grant.accessToken.token, grant.accessToken.expiresAt);
+      s.data.flash = t('spoke.reauthDone', { email });
+    }
+    await saveSessionData(deps.db, s);
+    return reply.redirect(`/hubs/${hub.id}`);
+  });
+
   app.get('/wizard/choose', async (req, reply) => {
     const t = req.hs.t;
     const d = draftOf(req);
@@ -252,7 +309,7 @@ ${errorBox(error)}
     const d = draftOf(req);
     const v = typeOf(d);
     const email = (req.body?.email ?? '').trim().toLowerCase();
-    if (!v.accountProvider) throw new HttpError(400, 'This source type has no sign-in.');
+    if (v.signIn !== 'oauth' || !v.accountProvider) throw new HttpError(400, 'This source type has no sign-in.');
     if (!EMAIL.test(email)) return sendPage(reply, await connectPage(req, d, t('common.badEmail'), req.body ?? {}), 400);
     d.invite = email;
     if (d.hubId) {

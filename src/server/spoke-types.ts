@@ -21,6 +21,10 @@ const CONFIG_FIELDS: Record<string, ConfigField[]> = {
     { key: 'path', kind: 'path', required: true, labelKey: 'field.vdir.path', hintKey: 'field.vdir.path.hint' },
     { key: 'createMissing', kind: 'checkbox', required: false, labelKey: 'field.vdir.createMissing' },
   ],
+  carddav: [
+    { key: 'url', kind: 'text', required: true, labelKey: 'field.carddav.url', hintKey: 'field.carddav.url.hint' },
+    { key: 'addressBookName', kind: 'text', required: false, labelKey: 'field.carddav.addressBookName', hintKey: 'field.carddav.addressBookName.hint' },
+  ],
 };
 
 export interface SpokeTypeView {
@@ -29,19 +33,28 @@ export interface SpokeTypeView {
   /** The object it syncs; every type is a contacts type until a calendar contract exists. */
   object: 'contacts' | 'calendar';
   accountProvider?: string;
+  /**
+   * How the account is connected: `oauth` (the provider has a sign-in: "Sign in with …" or invite),
+   * `password` (an account provider without one, e.g. CardDAV: user name and password with the
+   * settings), `none` (no account: only the settings).
+   */
+  signIn: 'oauth' | 'password' | 'none';
   readOnly: boolean;
+  /** Settings asked in the wizard (null: the generic "name = value" box). */
   configFields: ConfigField[] | null;
 }
 
-export function spokeTypeView(f: ConnectorFactory): SpokeTypeView {
+export function spokeTypeView(f: ConnectorFactory, oauthProviders: ReadonlySet<string> = new Set()): SpokeTypeView {
   const object = (f as { object?: unknown }).object === 'calendar' ? 'calendar' : 'contacts';
+  const signIn = !f.accountProvider ? 'none' : oauthProviders.has(f.accountProvider) || ['google', 'microsoft'].includes(f.accountProvider) ? 'oauth' : 'password';
   return {
     type: f.type,
     label: f.label,
     object,
     ...(f.accountProvider ? { accountProvider: f.accountProvider } : {}),
+    signIn,
     readOnly: f.capabilities.readOnly,
-    configFields: f.accountProvider ? [] : (CONFIG_FIELDS[f.type] ?? null),
+    configFields: signIn === 'oauth' ? [] : (CONFIG_FIELDS[f.type] ?? null),
   };
 }
 

@@ -96,6 +96,17 @@ afterEach(async () => {
 });
 
 describe('hubsync with two Google accounts and a vCard folder', () => {
+  it('a dry run with Google spokes on the embedded store finishes, lists what it would do and changes nothing', async () => {
+    await setup();
+    const before = [peopleInGoogle(ALICE), peopleInGoogle(BOB), await peopleIn(folder)];
+    // The dry run holds the store's only SQLite connection: credentials must not need it meanwhile.
+    const r = JSON.parse(await ok(data, 'sync', 'Family', '--dry-run', '--json')) as { kind: string; spokes: { name: string; status: string; planned: unknown[] }[] };
+    expect(r.kind).toBe('dry-run');
+    expect(r.spokes.map((s) => [s.name, s.status])).toEqual([['alice', 'ok'], ['bob', 'ok'], ['folder', 'ok']]);
+    expect(r.spokes.find((s) => s.name === 'folder')?.planned.length).toBeGreaterThan(0);
+    expect([peopleInGoogle(ALICE), peopleInGoogle(BOB), await peopleIn(folder)]).toEqual(before);
+  });
+
   it('converges; edits on each side merge; a deletion propagates; a re-sync is one call per Google spoke', async () => {
     await setup();
     await ok(data, 'sync', 'Family');

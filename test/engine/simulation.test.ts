@@ -135,6 +135,26 @@ describe('simulation regressions', () => {
     expect((await runSimCase(c)).violations).toEqual([]);
   });
 
+  it('a lagging listing that still shows an item of a deleted contact does not bring the contact back (S5, I3)', async () => {
+    // feed's user deletes a contact; the hub deletes it and sends the delete to people, whose pulls
+    // lag 5 minutes. people's next full listing still shows the item, now unlinked, carrying the
+    // hub's marker: the engine adopted it by marker and restored the deleted contact ("edit wins"
+    // although nobody edited it). When the lag passed, the item was missing, and the contact was
+    // deleted a second time — now in people's name.
+    const c: SimCase = {
+      profiles: [{ kind: 'people' }, { kind: 'feed', readOnly: false }],
+      data: { truth: [empty], spokes: [noData, { copies: [{ t: 0, p: 0, sameUid: false }, { t: 0, p: 0, sameUid: false }], extras: [] }, noData, noData] },
+      cmds: [
+        { c: 'sync', only: null },
+        { c: 'lag', spoke: 0, ms: 300_000, laggyFind: false },
+        { c: 'bulk', spoke: 1, pct: 20, confirm: false },
+        { c: 'sync', only: null },
+      ],
+      finalDecision: 'confirm',
+    };
+    expect((await runSimCase(c)).violations).toEqual([]);
+  });
+
   // Known gap, reported and not fixed (design B9: no periodic full reconciliation). Marked `fails`:
   // when the engine is fixed this test fails, and should become a plain `it`.
   it.fails('an item left out of the first, truncated, listing of an incremental spoke is imported eventually (P7) [known gap]', async () => {

@@ -276,7 +276,7 @@ describe('hubsync CLI with CardDAV spokes on Radicale and Xandikos', () => {
     expect((await xan.list()).length).toBe(12);
   });
 
-  it('a wrong password: spoke add refuses and stores nothing; a changed password stops only that spoke', async () => {
+  it('a wrong password: spoke add refuses and stores nothing; a changed password stops only that spoke, until spoke set stores the new one', async () => {
     await ok(data, 'hub', 'create', 'Family', '--object', 'contacts');
     await writeFile(pwFile, 'wrong-password\n');
     const bad = await hubsync(data, 'spoke', 'add', 'Family', 'radicale', '--type', 'carddav', '--url', rad.book, '--username', 'alice', '--password-file', pwFile);
@@ -300,7 +300,13 @@ describe('hubsync CLI with CardDAV spokes on Radicale and Xandikos', () => {
     expect(byName.get('radicale')?.error).toMatch(/username or password/);
     expect(byName.get('folder')?.status).toBe('ok');
     expect(r.out + r.err).not.toContain(ALICE.password);
+    // The user stores the new password: the spoke syncs again, with its links kept.
+    await writeFile(pwFile, `${ALICE.password}-rotated\n`);
+    expect(await ok(data, 'spoke', 'set', 'Family', 'radicale', '--password-file', pwFile)).toMatch(/new password for alice@/);
+    const fixed = JSON.parse(await ok(data, 'sync', 'Family', '--json')) as { spokes: { name: string; status: string }[]; totals: { spokes: Record<string, number> } };
+    expect(fixed.spokes.map((x) => x.status)).toEqual(['ok', 'ok']);
+    expect(fixed.totals.spokes).toEqual({ created: 1, updated: 0, deleted: 0 });
     await writeFile(path.join(radicale.storage, 'users'), `alice:${ALICE.password}\n`);
-    expect((await readdir(folder)).filter((f) => f.endsWith('.vcf')).length).toBeGreaterThan(0);
+    expect((await peopleOn(rad)).filter((e) => e === 'person50@example.com')).toHaveLength(1);
   });
 });

@@ -40,6 +40,36 @@ describe('first visit and accounts', () => {
   });
 });
 
+describe('the wizard follows the connector factories', () => {
+  it('offers every spoke type there is; a password account (CardDAV) asks for its settings and login, and an unreachable server is explained', async () => {
+    await owner.get('/wizard');
+    await owner.post('/wizard/object', { object: 'contacts' });
+    const source = await owner.get('/wizard/source');
+    for (const f of ts.web.deps.factories.values()) expect(source.body).toContain(`value="${f.type}"`);
+    await owner.post('/wizard/source', { type: 'carddav' });
+    const connect = await owner.get('/wizard/connect');
+    expect(connect.body).toContain('name="cfg_url"');
+    expect(connect.body).toContain('name="username"');
+    expect(connect.body).not.toContain('Invite');
+    const r = await owner.post('/wizard/config', { cfg_url: 'http://127.0.0.1:9/dav/', username: 'ann', password: 'secret-pass' });
+    expect(r.status).toBe(400);
+    expect(r.body).toContain('The address book cannot be reached');
+    expect(r.body).not.toContain('secret-pass');
+    expect(await ts.web.deps.db.selectFrom('accounts').selectAll().where('provider', '=', 'carddav').executeTakeFirst()).toBeUndefined();
+  });
+
+  it('explains a folder that does not exist, and what to type', async () => {
+    await owner.get('/wizard');
+    await owner.post('/wizard/object', { object: 'contacts' });
+    await owner.post('/wizard/source', { type: 'vdir' });
+    await owner.get('/wizard/connect');
+    const r = await owner.post('/wizard/config', { cfg_path: 'relative/folder' });
+    expect(r.status).toBe(400);
+    expect(r.body).toContain('These settings cannot be used');
+    expect(r.body).toContain('absolute path');
+  });
+});
+
 describe('operations', () => {
   it('answers /health and serves the OpenAPI document', async () => {
     const h = await owner.get('/health');

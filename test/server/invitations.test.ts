@@ -104,6 +104,21 @@ describe('an invitation', () => {
     expect(run?.spokes.find((s) => s.name === 'sam@demo.example')?.pulled.items).toBe(5);
   });
 
+  it('a spoke whose access was withdrawn shows "needs sign-in" and is healed by "Sign in again"', async () => {
+    ts.google?.state.revokeUser('sam@demo.example');
+    const run = await ts.web.deps.runner.run(hubId, { reason: 'manual' });
+    expect(run?.spokes.find((s) => s.name === 'sam@demo.example')?.status).toBe('needs-sign-in');
+    const page = await owner.get(`/hubs/${hubId}`);
+    expect(page.body).toContain('class="state needs-sign-in"');
+    const spokeId = /\/spokes\/([^/]+)\/signin/.exec(page.body)?.[1];
+    expect(spokeId).toBeTruthy();
+    const back = await consent(owner, await owner.post(`/hubs/${hubId}/spokes/${spokeId}/signin`), 'sam@demo.example');
+    expect(back.location).toBe(`/hubs/${hubId}`);
+    expect((await owner.get(`/hubs/${hubId}`)).body).toContain('Signed in again as sam@demo.example');
+    const healed = await ts.web.deps.runner.run(hubId, { reason: 'manual' });
+    expect(healed?.spokes.find((s) => s.name === 'sam@demo.example')?.status).toBe('ok');
+  });
+
   it('expires after 7 days', async () => {
     const link = await invite('late@demo.example');
     ts.clock.offsetMs = 7 * 24 * 3600_000 + 1000;

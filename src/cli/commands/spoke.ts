@@ -72,6 +72,20 @@ interface CarddavFlags {
   concurrency?: string;
 }
 
+/** The password from `--password-file` (its first line) or `--password-env`; never printed. */
+async function readPassword(f: CarddavFlags, fail: (m: string) => never): Promise<string> {
+  if (f.passwordFile !== undefined) {
+    try {
+      return (await readFile(path.resolve(f.passwordFile), 'utf8')).split(/\r?\n/)[0] ?? '';
+    } catch (e) {
+      return fail(`cannot read --password-file ${f.passwordFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  const v = process.env[f.passwordEnv as string];
+  if (v === undefined) return fail(`the environment variable ${f.passwordEnv} is not set.`);
+  return v;
+}
+
 /**
  * `spoke add … --type carddav`: reads the password (never printed), finds the address book, then
  * stores the login as a `carddav` account `<username>@<host>` with the password sealed, and puts
@@ -84,18 +98,7 @@ async function carddavSpoke(app: Parameters<Parameters<typeof withApp>[1]>[0], n
   if (f.url === undefined) fail('--url is required (the server or the address book URL).');
   if (f.username === undefined) fail('--username is required.');
   if ((f.passwordFile === undefined) === (f.passwordEnv === undefined)) fail('give the password with exactly one of --password-file FILE or --password-env VARIABLE.');
-  let password: string;
-  if (f.passwordFile !== undefined) {
-    try {
-      password = ((await readFile(path.resolve(f.passwordFile), 'utf8')).split(/\r?\n/)[0] ?? '');
-    } catch (e) {
-      return fail(`cannot read --password-file ${f.passwordFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  } else {
-    const v = process.env[f.passwordEnv as string];
-    if (v === undefined) return fail(`the environment variable ${f.passwordEnv} is not set.`);
-    password = v;
-  }
+  const password = await readPassword(f, fail);
   const url = f.url as string;
   const username = f.username as string;
   const caFile = f.caFile === undefined ? null : path.resolve(f.caFile);
@@ -205,11 +208,24 @@ export function registerSpokeCommands(program: Command, env: CliEnv): void {
     spoke
       .command('set <hub> <name>')
       .description("change a spoke's sync options")
-      .option('--clear-conditions', 'remove every condition (before adding the --condition ones given)'),
-  ).action(async (hubName: string, name: string, flags: OptionFlags, cmd: Command) => {
+      .option('--clear-conditions', 'remove every condition (before adding the --condition ones given)')
+      .option('--password-file <file>', 'carddav: store a new password for the spoke\'s login (first line of FILE)')
+      .option('--password-env <var>', 'carddav: store a new password for the spoke\'s login from this environment variable'),
+  ).action(async (hubName: string, name: string, flags: OptionFlags & CarddavFlags, cmd: Command) => {
     await withApp(cmd, async (app) => {
       const hub = await getHub(app.store.db, hubName);
       const s = await getSpoke(app.store.db, hub.id, name);
+      if (flags.passwordFile !== undefined || flags.passwordEnv !== undefined) {
+        // A changed password: the spoke keeps its links; only the sealed secret is replaced.
+        const fail = (m: string): never => {
+          throw new CliError(`Spoke "${s.name}": ${m}`, 2);
+        };
+        if (typeof s.config.account !== 'string' || app.factories.get(s.type)?.accountProvider !== 'carddav') fail('--password-file and --password-env apply to carddav spokes only.');
+        if (flags.passwordFile !== undefined && flags.passwordEnv !== undefined) fail('give only one of --password-file and --password-env.');
+        const account = await app.accounts.get('carddav', s.config.account as string);
+        await app.accounts.upsert({ id: account.id, provider: 'carddav', name: account.name, kind: account.kind, settings: account.settings, secret: { password: await readPassword(flags, fail) } });
+        env.io.out(`Stored a new password for ${account.name}.`);
+      }
       const factory = app.factories.get(s.type);
       const next = applyOptionFlags(s.options, flags);
       const saved = await setSpokeOptions(app.store.db, s, next);

@@ -271,6 +271,15 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
     const ob = byId.get(remoteId) as Observed;
     const entity = targetRows.get(entityId);
     if (!entity) continue;
+    if (entity.deleted && adopt.has(remoteId) && !((ob.item.modifiedAt ?? 0) > (entity.tombstone?.at ?? Infinity))) {
+      // Our own item of a contact the hub deleted, not changed since the deletion (a listing that
+      // lags behind our delete, or a delete that was never sent after its link was dropped): the
+      // deletion stands (§B5). Link it, so that the push deletes it; only an edit made after the
+      // deletion (a newer modifiedAt) brings the contact back.
+      rt.report.inbound.linked += 1;
+      pendingLinks.push({ ob, entityId, inSyncWith: ob.fields, preVersion: entity.version });
+      continue;
+    }
     const hv = ctx.clock.tick();
     const at = ctx.clock.editTag(ob.item.modifiedAt, 0);
     const res = applyChanges(entity.state, changesFromEmpty(ob.fields, rt.paths), {

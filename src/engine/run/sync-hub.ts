@@ -4,7 +4,7 @@
  * holds the hub's lease from start to end; each spoke fails alone, and the others go on.
  */
 import type { Kysely } from 'kysely';
-import type { ConnectorEnv, ConnectorFactory } from '../../connectors/kit/contract.js';
+import type { Connector, ConnectorEnv, ConnectorFactory } from '../../connectors/kit/contract.js';
 import { isConnectorError } from '../../connectors/kit/errors.js';
 import { getHub, listSpokes, updateSpokeStatus, type Spoke } from '../../store/hubs.js';
 import { acquireLease, LEASE_TTL_MS, releaseLease, renewLease } from '../../store/lease.js';
@@ -44,6 +44,9 @@ export interface SyncRequest {
 
 export class SpokeSelectionError extends Error {}
 
+/** How many spokes are pushed to at once. */
+const PARALLEL_PUSHES = 4;
+
 export async function syncHub(deps: EngineDeps, req: SyncRequest): Promise<RunSummary> {
   const hub = await getHub(deps.db, req.hub);
   const all = await listSpokes(deps.db, hub.id);
@@ -70,7 +73,7 @@ export async function syncHub(deps: EngineDeps, req: SyncRequest): Promise<RunSu
   };
 
   try {
-    const body = async (db: Db, inTx: boolean): Promise<RunSummary> => {
+    const body = async (db: Db, inTx: boolean, envs?: ReadonlyMap<string, Partial<ConnectorEnv> | Error>): Promise<RunSummary> => {
       const clockRow = await db.selectFrom('hubs').select('clock').where('id', '=', hub.id).executeTakeFirstOrThrow();
       // The stored clock is written at the end of a run; a run that died after committing changes
       // left contacts with newer versions. The clock must not start below them, or this run's push
@@ -95,7 +98,7 @@ export async function syncHub(deps: EngineDeps, req: SyncRequest): Promise<RunSu
         .insertInto('runs')
         .values({ id: runId, hub_id: hub.id, kind: dryRun ? 'dry-run' : 'sync', started_at: startedAt, finished_at: null, status: 'running', summary: '{}', undone_by: null })
         .execute();
-      const summary = await runSpokes(ctx, deps, spokes, renewWith(db));
+      const summary = await runSpokes(ctx, deps, spokes, renewWith(db), envs);
       const finishedAt = deps.now();
       const result: RunSummary = {
         runId,
@@ -131,10 +134,16 @@ export async function syncHub(deps: EngineDeps, req: SyncRequest): Promise<RunSu
     };
 
     if (!dryRun) return await body(deps.db, false);
+    // A dry run holds one transaction for its whole length — on SQLite, the store's only
+    // connection. Credentials come from the store (and a token refresh writes to it), so they are
+    // resolved before the transaction starts and frozen for the dry run: a refresh in the middle
+    // would wait for a connection the dry run itself holds.
+    const envs = new Map<string, Partial<ConnectorEnv> | Error>();
+    for (const spoke of spokes) envs.set(spoke.id, await frozenEnv(deps, spoke));
     let captured: RunSummary | undefined;
     try {
       await deps.db.transaction().execute(async (trx) => {
-        captured = await body(trx, true);
+        captured = await body(trx, true, envs);
         throw new DryRunRollback();
       });
     } catch (e) {
@@ -146,19 +155,42 @@ export async function syncHub(deps: EngineDeps, req: SyncRequest): Promise<RunSu
   }
 }
 
-async function runSpokes(ctx: RunContext, deps: EngineDeps, spokes: Spoke[], renew: () => Promise<void>): Promise<SpokeReport[]> {
+/** A spoke's environment with its access token fetched now and fixed (see the dry run above). */
+async function frozenEnv(deps: EngineDeps, spoke: Spoke): Promise<Partial<ConnectorEnv> | Error> {
+  if (!deps.prepareEnv) return {};
+  try {
+    const env = await deps.prepareEnv(spoke);
+    const auth = env.auth;
+    if (!auth?.accessToken) return env;
+    const token = await auth.accessToken();
+    return { ...env, auth: { ...auth, accessToken: async () => token, invalidateAccessToken: () => undefined } };
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e));
+  }
+}
+
+async function runSpokes(
+  ctx: RunContext,
+  deps: EngineDeps,
+  spokes: Spoke[],
+  renew: () => Promise<void>,
+  envs: ReadonlyMap<string, Partial<ConnectorEnv> | Error> | undefined,
+): Promise<SpokeReport[]> {
   const runtimes: SpokeRuntime[] = [];
   const reports: SpokeReport[] = [];
   for (const spoke of spokes) {
     const report = newSpokeReport(spoke);
     reports.push(report);
+    let conn: Connector | undefined;
     try {
       const factory = deps.factories.get(spoke.type);
       if (!factory) throw new Error(`unknown spoke type "${spoke.type}" (this installation knows ${[...deps.factories.keys()].join(', ')})`);
       const config = factory.parseConfig(spoke.config);
-      const extra = deps.prepareEnv ? await deps.prepareEnv(spoke) : {};
+      const prepared = envs?.get(spoke.id);
+      if (prepared instanceof Error) throw prepared;
+      const extra = prepared ?? (deps.prepareEnv ? await deps.prepareEnv(spoke) : {});
       const real = factory.create(config, { ...extra, now: deps.now, defaultRegion: spoke.options.defaultRegion });
-      const conn = ctx.dryRun ? pretendWrites(real) : real;
+      conn = ctx.dryRun ? pretendWrites(real) : real;
       const caps = conn.capabilities;
       const rt: SpokeRuntime = {
         spoke,
@@ -185,17 +217,27 @@ async function runSpokes(ctx: RunContext, deps: EngineDeps, spokes: Spoke[], ren
       runtimes.push(rt);
     } catch (e) {
       failSpoke(report, e);
+      await conn?.close?.();
     }
   }
-  for (const rt of runtimes) {
-    try {
-      await pushOutbound(ctx, rt, renew);
-    } catch (e) {
-      failSpoke(rt.report, e);
-    } finally {
-      await rt.conn.close?.();
+  // Pushes to different spokes are independent (each has its own links, intents and pushed clock),
+  // so several run at once: a hub of slow spokes (five mailboxes at 4 requests each) is limited by
+  // the spokes, not by their sum. Inbound stays sequential: spokes are matched against each other's
+  // contacts in a fixed order, which keeps first syncs deterministic.
+  let next = 0;
+  const pushWorker = async (): Promise<void> => {
+    while (next < runtimes.length) {
+      const rt = runtimes[next++] as SpokeRuntime;
+      try {
+        await pushOutbound(ctx, rt, renew);
+      } catch (e) {
+        failSpoke(rt.report, e);
+      } finally {
+        await rt.conn.close?.();
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_PUSHES, runtimes.length) }, pushWorker));
   return reports;
 }
 

@@ -43,8 +43,7 @@ export async function quiesce(world: SimWorld, ref: Reference, opts: QuiesceOpti
     }
     violations.push(...checkNoDuplicates(world));
     if (world.heldCount() > 0) {
-      await world.decideHeld(opts.decision === 'confirm');
-      if (opts.decision === 'reject') ref.restores.push(world.clock.now());
+      if ((await world.decideHeld(opts.decision === 'confirm')) && opts.decision === 'reject') ref.restores.push(world.clock.now());
       quiet = 0;
       continue;
     }

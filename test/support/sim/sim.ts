@@ -156,13 +156,11 @@ export async function runSimCase(c: SimCase, seed = 1, debug = false): Promise<S
         case 'bulk': {
           ref.bulkDelete(pick(cmd.spoke), cmd.pct);
           checkRun(await ref.around(() => world.sync()), what);
-          await world.decideHeld(cmd.confirm);
-          if (!cmd.confirm) ref.restores.push(world.clock.now());
+          if ((await world.decideHeld(cmd.confirm)) && !cmd.confirm) ref.restores.push(world.clock.now());
           break;
         }
         case 'decide':
-          await world.decideHeld(cmd.confirm);
-          if (!cmd.confirm) ref.restores.push(world.clock.now());
+          if ((await world.decideHeld(cmd.confirm)) && !cmd.confirm) ref.restores.push(world.clock.now());
           break;
       }
       out.push(...checkNoDuplicates(world).map((v) => `${what}: ${v}`));

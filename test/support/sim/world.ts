@@ -505,12 +505,14 @@ export class SimWorld {
     return this.one<{ n: number }>("select count(*) as n from held_deletes where status = 'held'")?.n ?? 0;
   }
 
-  async decideHeld(confirm: boolean): Promise<void> {
-    if (this.heldCount() === 0) return;
+  /** A person confirms or rejects every held deletion; false when there was none. */
+  async decideHeld(confirm: boolean): Promise<boolean> {
+    if (this.heldCount() === 0) return false;
     this.clock.advance(STEP_MS);
     this.trace.push(`-- ${confirm ? 'confirm' : 'reject'} held deletions`);
     if (confirm) await confirmHeld(this.decisionDeps, HUB, 'all');
     else await rejectHeld(this.decisionDeps, HUB, 'all');
+    return true;
   }
 
   /** Arms `truncateNextListing` on a spoke (and remembers it, to know what the listing left out). */
