@@ -80,6 +80,8 @@ export interface RunCounts {
 export interface Segment {
   label: string;
   ms: number;
+  /** CPU time (user + system) of the process over the same stretch. */
+  cpuMs: number;
   events: number;
   /** The largest RSS seen at this segment's progress events. */
   peakRssMB: number;

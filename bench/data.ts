@@ -114,13 +114,20 @@ export interface GenerationStats {
   ms: number;
 }
 
-/** Writes the three folders (which must exist and be empty). */
-export async function generateFolders(dirs: readonly string[], seed: number, n: number): Promise<GenerationStats> {
+/** A company switchboard number, shared by every sample person of that company who has one. */
+const SWITCHBOARD = /^\+33 1 44 55 /;
+
+/**
+ * Writes the three folders (which must exist and be empty). `sharedPhones: false` (an experiment)
+ * drops the company switchboard numbers, the identifiers many people share.
+ */
+export async function generateFolders(dirs: readonly string[], seed: number, n: number, opts: { sharedPhones?: boolean } = {}): Promise<GenerationStats> {
   const t0 = performance.now();
   const stats: GenerationStats = { people: n, files: [0, 0, 0], inTwoFolders: 0, withVariant: 0, bytes: 0, ms: 0 };
   function* jobs(): Generator<{ file: string; text: string }> {
     for (let i = 0; i < n; i++) {
-      const base = sampleContact(seed, i);
+      const sample = sampleContact(seed, i);
+      const base = opts.sharedPhones === false ? { ...sample, phones: sample.phones.filter((p) => !SWITCHBOARD.test(p)) } : sample;
       const p = placement(seed, i);
       if (p.folders.length > 1) stats.inTwoFolders += 1;
       if (p.variant) stats.withVariant += 1;

@@ -184,14 +184,20 @@ export function timedFactories(factories: ReadonlyMap<string, ConnectorFactory>,
 // ----------------------------------------------------------------------------------------------
 // Timeline from progress events (always on: one memoryUsage() per event, a few hundred per run)
 
+function cpuMsSince(cpu0: NodeJS.CpuUsage): number {
+  const c = process.cpuUsage(cpu0);
+  return (c.user + c.system) / 1000;
+}
+
 export class Timeline {
-  private readonly segs: { label: string; last: number; events: number; peakRss: number; peakHeap: number; peakLive: number }[] = [];
+  private readonly segs: { label: string; last: number; lastCpu: number; events: number; peakRss: number; peakHeap: number; peakLive: number }[] = [];
   private readonly gc: (() => void) | undefined;
 
   /** `liveHeap`: run a full GC at each event (needs `node --expose-gc`) and record what is left. */
   constructor(
     private readonly t0: number,
     liveHeap = false,
+    private readonly cpu0: NodeJS.CpuUsage = process.cpuUsage(),
   ) {
     this.gc = liveHeap ? (globalThis as { gc?: () => void }).gc : undefined;
   }
@@ -200,12 +206,14 @@ export class Timeline {
     const label = `${ev.phase} ${ev.spoke}`;
     const now = performance.now();
     const mem = process.memoryUsage();
+    const cpu = cpuMsSince(this.cpu0);
     let cur = this.segs[this.segs.length - 1];
     if (!cur || cur.label !== label) {
-      cur = { label, last: now, events: 0, peakRss: 0, peakHeap: 0, peakLive: 0 };
+      cur = { label, last: now, lastCpu: cpu, events: 0, peakRss: 0, peakHeap: 0, peakLive: 0 };
       this.segs.push(cur);
     }
     cur.last = now;
+    cur.lastCpu = cpu;
     cur.events += 1;
     if (mem.rss > cur.peakRss) cur.peakRss = mem.rss;
     if (mem.heapUsed > cur.peakHeap) cur.peakHeap = mem.heapUsed;
@@ -220,18 +228,21 @@ export class Timeline {
   segments(end: number): Segment[] {
     const out: Segment[] = [];
     let prev = this.t0;
+    let prevCpu = 0;
     for (const s of this.segs) {
       out.push({
         label: s.label,
         ms: s.last - prev,
+        cpuMs: s.lastCpu - prevCpu,
         events: s.events,
         peakRssMB: s.peakRss / MB,
         peakHeapMB: s.peakHeap / MB,
         ...(this.gc ? { peakLiveMB: s.peakLive / MB } : {}),
       });
       prev = s.last;
+      prevCpu = s.lastCpu;
     }
-    out.push({ label: 'finish', ms: end - prev, events: 0, peakRssMB: 0, peakHeapMB: 0 });
+    out.push({ label: 'finish', ms: end - prev, cpuMs: cpuMsSince(this.cpu0) - prevCpu, events: 0, peakRssMB: 0, peakHeapMB: 0 });
     return out;
   }
 }

@@ -79,7 +79,7 @@ async function sync(spec: SyncSpec): Promise<PhaseMeasurement> {
   const startRss = process.memoryUsage.rss();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const timeline = new Timeline(t0, spec.liveHeap);
+  const timeline = new Timeline(t0, spec.liveHeap, cpu0);
 
   let summary: RunSummary;
   let breakdown: PhaseMeasurement['breakdown'];

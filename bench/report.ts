@@ -85,7 +85,17 @@ export interface BenchResults {
   startedAt: string;
   finishedAt: string;
   machine: MachineInfo;
-  options: { sizes: number[]; runs: number; seed: number; quick: boolean; profile: boolean; env: Record<string, string> };
+  options: {
+    sizes: number[];
+    runs: number;
+    seed: number;
+    quick: boolean;
+    profile: boolean;
+    env: Record<string, string>;
+    plannerFix: boolean;
+    sharedPhones: boolean;
+    initialOnly: boolean;
+  };
   sizes: SizeResult[];
   verdicts: Verdict[];
   failures: string[];
@@ -227,10 +237,10 @@ export function initialSpokeTable(results: BenchResults): string {
 
 export function segmentTable(r: PhaseRecord): string {
   const live = r.m.segments.some((g) => g.peakLiveMB !== undefined);
-  const head = ['stretch of the run', 's', 'share', 'progress events', 'peak RSS MB seen', 'peak V8 heap MB seen', ...(live ? ['live heap MB (after GC)'] : [])];
+  const head = ['stretch of the run', 'wall s', 'share', 'CPU s', 'progress events', 'peak RSS MB seen', 'peak V8 heap MB seen', ...(live ? ['live heap MB (after GC)'] : [])];
   const lines = [row(head), row(head.map((_, i) => (i === 0 ? '---' : '---:')))];
   for (const g of r.m.segments) {
-    const cells = [g.label, sec(g.ms), `${((100 * g.ms) / r.m.wallMs).toFixed(0)} %`, int(g.events), g.peakRssMB ? mb(g.peakRssMB) : '', g.peakHeapMB ? mb(g.peakHeapMB) : ''];
+    const cells = [g.label, sec(g.ms), `${((100 * g.ms) / r.m.wallMs).toFixed(0)} %`, g.cpuMs === undefined ? '' : sec(g.cpuMs), int(g.events), g.peakRssMB ? mb(g.peakRssMB) : '', g.peakHeapMB ? mb(g.peakHeapMB) : ''];
     if (live) cells.push(g.peakLiveMB ? mb(g.peakLiveMB) : '');
     lines.push(row(cells));
   }

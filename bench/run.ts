@@ -11,6 +11,7 @@
  *   --initial-only                             only the initial sync (profiles, experiments)
  *   --env NAME=VALUE                           environment of the measured processes (experiments)
  *   --planner-fix                              experiment: what the entities-lookup fix would give
+ *   --no-shared-phones                         experiment: data without shared switchboard numbers
  *   --keep (keep the generated data), --tmp DIR (where to put it), --no-write (print only)
  *
  * Per size: generate the folders (not measured), create the hub and spokes, then each measured
@@ -78,6 +79,8 @@ interface Options {
   tmp: string;
   /** Experiment: the planner fix of SyncSpec.plannerFix (implies the timed store). */
   plannerFix: boolean;
+  /** Experiment: no shared (switchboard) phone numbers in the data. */
+  sharedPhones: boolean;
   /** Only the initial sync (profiling it, experiments). */
   initialOnly: boolean;
   /** Extra environment for the measured processes (experiments: UV_THREADPOOL_SIZE=16). */
@@ -99,6 +102,7 @@ function parseOptions(argv: string[]): Options {
       env: { type: 'string', multiple: true, default: [] },
       'initial-only': { type: 'boolean', default: false },
       'planner-fix': { type: 'boolean', default: false },
+      'no-shared-phones': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -116,7 +120,9 @@ function parseOptions(argv: string[]): Options {
   }
   const initialOnly = values['initial-only'] ?? false;
   const fix = values['planner-fix'] ?? false;
+  const sharedPhones = !(values['no-shared-phones'] ?? false);
   return {
+    sharedPhones,
     plannerFix: fix,
     env,
     initialOnly,
@@ -127,7 +133,7 @@ function parseOptions(argv: string[]): Options {
     profile,
     keep: values.keep ?? false,
     // A smoke test, a profile or an experiment must not overwrite the recorded numbers.
-    write: !(values['no-write'] ?? false) && !quick && !profile && !initialOnly && !fix && (values.env ?? []).length === 0,
+    write: !(values['no-write'] ?? false) && !quick && !profile && !initialOnly && !fix && sharedPhones && (values.env ?? []).length === 0,
     tmp: path.resolve(values.tmp ?? os.tmpdir()),
   };
 }
@@ -252,7 +258,7 @@ async function benchSize(n: number, o: Options, failures: string[], profileDir: 
   try {
     for (const d of [...dirs, dataDir, workDir]) await fsp.mkdir(d, { recursive: true });
     log(`\n== ${int(n)} contacts (data in ${root})`);
-    const generation = await generateFolders(dirs, o.seed, n);
+    const generation = await generateFolders(dirs, o.seed, n, { sharedPhones: o.sharedPhones });
     log(
       `generated ${generation.files.map(int).join(' + ')} files (${int(generation.inTwoFolders)} people in two folders, ` +
         `${int(generation.withVariant)} of them different between the two) in ${sec(generation.ms)} s — not measured`,
@@ -437,7 +443,8 @@ async function main(): Promise<number> {
   const free = freeBytes(o.tmp);
   log(
     `hubsync vdir benchmark: sizes ${o.sizes.map(int).join(', ')}, ${o.runs} run(s) of the cheap phases` +
-      `${o.profile ? ', PROFILE mode (instrumented, slower)' : ''}${o.plannerFix ? ', EXPERIMENT: planner fix (entities looked up by primary key)' : ''}`,
+      `${o.profile ? ', PROFILE mode (instrumented, slower)' : ''}${o.plannerFix ? ', EXPERIMENT: planner fix (entities looked up by primary key)' : ''}` +
+      `${o.sharedPhones ? '' : ', EXPERIMENT: no shared switchboard numbers in the data'}`,
   );
   if (Object.keys(o.env).length > 0) log(`environment of the measured processes: ${Object.entries(o.env).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   log(`machine: ${machine.nproc} CPUs, ${machine.cpu}, Node ${machine.node}, data in ${o.tmp} on ${machine.tmpFs}`);
@@ -457,7 +464,7 @@ async function main(): Promise<number> {
       startedAt,
       finishedAt: new Date().toISOString(),
       machine,
-      options: { sizes: o.sizes, runs: o.runs, seed: o.seed, quick: o.quick, profile: o.profile, env: o.env },
+      options: { sizes: o.sizes, runs: o.runs, seed: o.seed, quick: o.quick, profile: o.profile, env: o.env, plannerFix: o.plannerFix, sharedPhones: o.sharedPhones, initialOnly: o.initialOnly },
       sizes,
       verdicts: [],
       failures,

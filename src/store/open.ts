@@ -6,7 +6,6 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import pg from 'pg';
 import { migrateToLatest } from './migrations.js';
 import type { Schema } from './schema.js';
 
@@ -24,9 +23,6 @@ export type StoreLocation =
   | { kind: 'sqlite'; file: string }
   | { kind: 'postgres'; url: string; schema?: string };
 
-// PostgreSQL returns int8 as text by default; our int8 columns hold epoch milliseconds and HLC tags,
-// both far below 2^53, so numbers are exact.
-pg.types.setTypeParser(20, (v: string) => Number(v));
 
 /** `postgres://…` → PostgreSQL; anything else is a data folder for the embedded SQLite store. */
 export function resolveStoreLocation(opts: { databaseUrl?: string | undefined; dataDir: string }): StoreLocation {
@@ -80,6 +76,11 @@ export async function openStore(loc: StoreLocation): Promise<Store> {
     await migrateToLatest(db as unknown as Kysely<unknown>);
     return { db, dialect: 'sqlite', location: loc.file, close: () => db.destroy() };
   }
+  // Loaded only for a PostgreSQL store: the embedded default starts faster without it.
+  const { default: pg } = await import('pg');
+  // PostgreSQL returns int8 as text by default; our int8 columns hold epoch milliseconds and HLC
+  // tags, both far below 2^53, so numbers are exact.
+  pg.types.setTypeParser(20, (v: string) => Number(v));
   const pool = new pg.Pool({
     connectionString: loc.url,
     max: 4,

@@ -23,7 +23,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { arbPlannerCase, runPlannerCase, type PlannerCase } from '../support/sim/planner.js';
 
-const RUNS = Number(process.env.HUBSYNC_PLANNER_RUNS ?? 60);
+const RUNS = Number(process.env.HUBSYNC_PLANNER_RUNS ?? 80);
 const SEED = process.env.HUBSYNC_PLANNER_SEED === undefined ? undefined : Number(process.env.HUBSYNC_PLANNER_SEED);
 const PATH = process.env.HUBSYNC_PLANNER_PATH;
 

@@ -4,8 +4,6 @@
  * HUBSYNC_DATA_DIR (or --data-dir). With no provider credentials configured it runs in demo mode.
  */
 import type { Command } from 'commander';
-import { createWebApp } from '../../server/app.js';
-import { startDemoProviders } from '../../server/demo.js';
 import { CliError } from '../io.js';
 import type { CliEnv } from '../main.js';
 import type { GlobalOptions } from '../settings.js';
@@ -20,6 +18,10 @@ export function registerServeCommand(program: Command, env: CliEnv): void {
       const port = Number(opts.port ?? process.env.PORT ?? 8080);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`Invalid port "${opts.port ?? process.env.PORT}".`, 2);
       const g = cmd.optsWithGlobals<GlobalOptions>();
+      // Loaded here, not at the top: the web stack is the heaviest part of the CLI and every other
+      // command starts faster without it.
+      const { createWebApp } = await import('../../server/app.js');
+      const { startDemoProviders } = await import('../../server/demo.js');
       const demo = await startDemoProviders(process.env, `http://localhost:${port}`);
       const web = await createWebApp({ ...g, ...demo });
       const address = await web.server.listen({ port, host: opts.host });

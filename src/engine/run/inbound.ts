@@ -186,6 +186,9 @@ async function applyEdits(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<
   const saved = new Map((await saveEntities(ctx, db, writes)).map((e) => [e.id, e]));
   for (const { ob, entity, link, inSync } of newLinks) {
     const version = saved.get(entity.id)?.version ?? entity.version;
+    // The spoke lacks hub values (its edit lost, or it was adopted without them) and the contact
+    // did not change, so the push window would skip it: ask the push to send them.
+    if (!inSync && !saved.has(entity.id) && writable(rt)) await lookAgain(ctx, db, rt.spoke.id, entity.id);
     await db
       .updateTable('links')
       .set({
@@ -278,6 +281,8 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
       // deletion (a newer modifiedAt) brings the contact back.
       rt.report.inbound.linked += 1;
       pendingLinks.push({ ob, entityId, inSyncWith: ob.fields, preVersion: entity.version });
+      // The contact itself did not change, so the push would not look at it: ask it to.
+      await lookAgain(ctx, db, spokeId, entityId);
       continue;
     }
     const hv = ctx.clock.tick();
@@ -346,6 +351,9 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
   for (const p of pendingLinks) {
     const version = saved.get(p.entityId)?.version ?? p.preVersion;
     const inSync = hashFields(p.inSyncWith) === p.ob.hash;
+    // Linked to a contact the item does not fully show, and the contact did not change: the push
+    // window would skip it, so ask the push to send the hub's values (first link, marker adoption).
+    if (!inSync && !saved.has(p.entityId) && writable(rt)) await lookAgain(ctx, db, spokeId, p.entityId);
     rows.push({
       spokeId,
       entityId: p.entityId,
@@ -377,36 +385,37 @@ async function applyDeletions(
   }
   if (candidates.length === 0) return false;
 
-  // Links of contacts the hub already deleted are just the echo of our own deletion.
-  const entities = await loadEntities(ctx.db, ctx.hubId, candidates.map((c) => c.entityId));
-  const echoes = candidates.filter((c) => entities.get(c.entityId)?.deleted !== false);
-  const real = candidates.filter((c) => entities.get(c.entityId)?.deleted === false);
-  if (echoes.length > 0) {
-    await ctx.tx(async (db) => {
-      for (const c of echoes) await deleteLink(db, spoke.id, c.entityId);
-    });
-    for (const c of echoes) links.delete(c.remoteId);
-  }
-  if (real.length === 0) return false;
-
   // A listing can be silently short (a pagination bug, a throttled response, a write not yet
   // visible): an item missing from it is a deletion only once a direct read confirms it is gone.
-  // This comes before the gate, so that a person is never asked to confirm (or reject) the
-  // deletion of contacts that are still there.
-  const confirmed: typeof real = [];
+  // This comes first, before the gate (a person is never asked to confirm or reject the deletion
+  // of contacts that are still there) and before echoes are dropped (the link of a deleted
+  // contact whose item is still there is how its deletion still gets sent).
+  const verified: typeof candidates = [];
   let checked = 0;
   let short = false;
-  for (const c of real) {
+  for (const c of candidates) {
     if (c.evidence === 'verified-missing') {
       const still = await conn.get(c.remoteId);
-      ctx.progress({ spoke: spoke.name, phase: 'verify', done: ++checked, total: real.length });
+      ctx.progress({ spoke: spoke.name, phase: 'verify', done: ++checked, total: candidates.length });
       if (still) {
         short = true;
         addProblem(report, { item: c.remoteId, message: 'was missing from the listing but is still there; not deleted' });
         continue;
       }
     }
-    confirmed.push(c);
+    verified.push(c);
+  }
+  if (verified.length === 0) return short;
+
+  // Links of contacts the hub already deleted are just the echo of our own deletion.
+  const entities = await loadEntities(ctx.db, ctx.hubId, verified.map((c) => c.entityId));
+  const echoes = verified.filter((c) => entities.get(c.entityId)?.deleted !== false);
+  const confirmed = verified.filter((c) => entities.get(c.entityId)?.deleted === false);
+  if (echoes.length > 0) {
+    await ctx.tx(async (db) => {
+      for (const c of echoes) await deleteLink(db, spoke.id, c.entityId);
+    });
+    for (const c of echoes) links.delete(c.remoteId);
   }
   if (confirmed.length === 0) return short;
 
@@ -463,6 +472,33 @@ async function holdInbound(
   rt.report.inbound.held += items.length;
 }
 
+/** The hub may write to the spoke at all (else a push never looks at anything). */
+function writable(rt: SpokeRuntime): boolean {
+  return rt.policy.create || rt.policy.update || rt.policy.delete;
+}
+
+/**
+ * Asks the spoke's next push to look at a contact that did not change (an intent in state `failed`
+ * means "look at it again", see intents.ts): its push window would otherwise skip it.
+ */
+async function lookAgain(ctx: RunContext, db: Db, spokeId: string, entityId: string): Promise<void> {
+  await db
+    .insertInto('intents')
+    .values({
+      id: ctx.ids(),
+      hub_id: ctx.hubId,
+      spoke_id: spokeId,
+      entity_id: entityId,
+      run_id: ctx.runId,
+      op: 'create',
+      state: 'failed',
+      remote_id: null,
+      payload: '{}',
+      created_at: ctx.clock.nowMs(),
+    })
+    .execute();
+}
+
 /**
  * Deletions a spoke made, applied to the hub. If the hub holds changes the spoke never saw, the
  * edit wins (§B5): the contact stays, unlinked from this spoke (and is offered to it again);
@@ -500,22 +536,8 @@ export async function applySpokeDeletes(
       ]);
       rt.report.inbound.conflicts += 1;
       // The contact did not change now, so the next push would not look at it: ask it to, so that
-      // the spoke gets the contact again (an intent in state `failed` = "look at it again").
-      await db
-        .insertInto('intents')
-        .values({
-          id: ctx.ids(),
-          hub_id: ctx.hubId,
-          spoke_id: rt.spoke.id,
-          entity_id: e.id,
-          run_id: ctx.runId,
-          op: 'create',
-          state: 'failed',
-          remote_id: null,
-          payload: '{}',
-          created_at: ctx.clock.nowMs(),
-        })
-        .execute();
+      // the spoke gets the contact again.
+      await lookAgain(ctx, db, rt.spoke.id, e.id);
       continue;
     }
     writes.push({

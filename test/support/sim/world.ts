@@ -93,6 +93,7 @@ function migratedTemplate(): Promise<string> {
   })();
   return template;
 }
+
 /** Time a user operation or a sync takes in the simulated world (keeps edit times distinct). */
 export const STEP_MS = 1_000;
 
