@@ -123,7 +123,10 @@ export interface PhaseMeasurement {
   startRssMB: number;
   gcMs: number;
   gcCount: number;
+  /** By label, in order of first appearance (see Timeline). */
   segments: Segment[];
+  /** The run came back to a stretch it had left: spokes were pushed to at the same time. */
+  interleaved?: boolean;
   run: RunCounts;
   breakdown?: Breakdown;
 }

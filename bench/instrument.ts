@@ -51,9 +51,9 @@ export class SqliteTimer {
 }
 
 /**
- * The store `openStore` opens (same file, same pragmas, same migrations), with every statement
- * timed. better-sqlite3 is synchronous, so a statement's time is exactly the time SQLite (and the
- * binding) held the thread.
+ * The store `openStore` opens (same file, same pragmas, the same reuse of prepared statements by
+ * their text, same migrations), with every statement timed. better-sqlite3 is synchronous, so a
+ * statement's time is exactly the time SQLite (and the binding) held the thread.
  */
 /** See SyncSpec.plannerFix. */
 export function plannerFix(sql: string): string {
@@ -71,30 +71,41 @@ export async function openTimedStore(
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const raw: SqliteDatabase = sqlite;
+  // As openStore's cacheStatements: reuse statements by their text, at most 1000 of them.
+  const cache = new Map<string, SqliteStatement>();
   const timed: SqliteDatabase = {
     close: () => raw.close(),
     prepare(original: string): SqliteStatement {
-      const sql = opts.plannerFix ? plannerFix(original) : original;
-      const st = raw.prepare(sql);
-      const key = `${statementKey(sql)}${sql !== original ? ' (planner fix)' : ''}`;
-      return {
-        reader: st.reader,
-        all: (p) => {
-          const t0 = performance.now();
-          const rows = st.all(p);
-          timer.add(key, performance.now() - t0, rows.length);
-          return rows;
-        },
-        run: (p) => {
-          const t0 = performance.now();
-          const r = st.run(p);
-          timer.add(key, performance.now() - t0);
-          return r;
-        },
-        iterate: (p) => st.iterate(p),
-      };
+      let cached = cache.get(original);
+      if (!cached) {
+        if (cache.size >= 1000) cache.clear();
+        cached = prepareTimed(original);
+        cache.set(original, cached);
+      }
+      return cached;
     },
   };
+  function prepareTimed(original: string): SqliteStatement {
+    const sql = opts.plannerFix ? plannerFix(original) : original;
+    const st = raw.prepare(sql);
+    const key = `${statementKey(sql)}${sql !== original ? ' (planner fix)' : ''}`;
+    return {
+      reader: st.reader,
+      all: (p) => {
+        const t0 = performance.now();
+        const rows = st.all(p);
+        timer.add(key, performance.now() - t0, rows.length);
+        return rows;
+      },
+      run: (p) => {
+        const t0 = performance.now();
+        const r = st.run(p);
+        timer.add(key, performance.now() - t0);
+        return r;
+      },
+      iterate: (p) => st.iterate(p),
+    };
+  }
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: timed }) });
   await migrateToLatest(db as unknown as Kysely<unknown>);
   return { db, close: () => db.destroy() };
@@ -224,13 +235,22 @@ export class Timeline {
     }
   };
 
-  /** Segments; whatever follows the last event ("finish") runs up to `end`. */
-  segments(end: number): Segment[] {
-    const out: Segment[] = [];
+  /**
+   * Segments by label, in order of first appearance; whatever follows the last event is "finish".
+   * The engine pushes to several spokes at once, so a label can come back: its stretches are added
+   * up (each stretch belongs to the spoke whose event ended it), and `interleaved` says so.
+   */
+  segments(end: number): { segments: Segment[]; interleaved: boolean } {
+    const out = new Map<string, Segment>();
     let prev = this.t0;
     let prevCpu = 0;
+    let interleaved = false;
+    let prevLabel = '';
     for (const s of this.segs) {
-      out.push({
+      const m = out.get(s.label);
+      if (m && prevLabel !== s.label) interleaved = true;
+      prevLabel = s.label;
+      const g: Segment = {
         label: s.label,
         ms: s.last - prev,
         cpuMs: s.lastCpu - prevCpu,
@@ -238,11 +258,21 @@ export class Timeline {
         peakRssMB: s.peakRss / MB,
         peakHeapMB: s.peakHeap / MB,
         ...(this.gc ? { peakLiveMB: s.peakLive / MB } : {}),
-      });
+      };
       prev = s.last;
       prevCpu = s.lastCpu;
+      if (!m) {
+        out.set(s.label, g);
+        continue;
+      }
+      m.ms += g.ms;
+      m.cpuMs += g.cpuMs;
+      m.events += g.events;
+      m.peakRssMB = Math.max(m.peakRssMB, g.peakRssMB);
+      m.peakHeapMB = Math.max(m.peakHeapMB, g.peakHeapMB);
+      if (g.peakLiveMB !== undefined) m.peakLiveMB = Math.max(m.peakLiveMB ?? 0, g.peakLiveMB);
     }
-    out.push({ label: 'finish', ms: end - prev, cpuMs: cpuMsSince(this.cpu0) - prevCpu, events: 0, peakRssMB: 0, peakHeapMB: 0 });
-    return out;
+    const finish: Segment = { label: 'finish', ms: end - prev, cpuMs: cpuMsSince(this.cpu0) - prevCpu, events: 0, peakRssMB: 0, peakHeapMB: 0 };
+    return { segments: [...out.values(), finish], interleaved };
   }
 }

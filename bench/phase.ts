@@ -115,6 +115,7 @@ async function sync(spec: SyncSpec): Promise<PhaseMeasurement> {
   // Let the observer deliver the last GC entries.
   await new Promise((r) => setImmediate(r));
   gcObserver.disconnect();
+  const { segments, interleaved } = timeline.segments(t1);
   return {
     wallMs: t1 - t0,
     cpuUserMs: cpu.user / 1000,
@@ -123,7 +124,8 @@ async function sync(spec: SyncSpec): Promise<PhaseMeasurement> {
     startRssMB: startRss / MB,
     gcMs,
     gcCount,
-    segments: timeline.segments(t1),
+    segments,
+    interleaved,
     run: countsOf(summary),
     ...(breakdown ? { breakdown } : {}),
   };

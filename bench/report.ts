@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import type { ProfileSummary } from './cpuprofile.js';
-import { int, type PhaseMeasurement, type RunCounts } from './common.js';
+import { int, type PhaseMeasurement, type RunCounts, type Segment } from './common.js';
 import type { GenerationStats, MutationResult } from './data.js';
 
 export interface Check {
@@ -106,6 +106,21 @@ export interface BenchResults {
 export const sec = (ms: number): string => (ms < 10_000 ? (ms / 1000).toFixed(2) : (ms / 1000).toFixed(1));
 export const mb = (x: number): string => x.toFixed(0);
 const cpuMs = (m: PhaseMeasurement): number => m.cpuUserMs + m.cpuSysMs;
+
+/** Every measured run of a size. */
+export function recordsOf(s: SizeResult): PhaseRecord[] {
+  return [s.initial, ...(s.noop?.runs ?? []), ...(s.incremental?.runs ?? []), ...(s.dryRun ? [s.dryRun] : []), ...(s.probes ?? [])];
+}
+
+/** Results recorded before phases merged their timeline: merged, so the JSON stays small. */
+export function compactSegments(r: BenchResults): void {
+  for (const s of r.sizes) {
+    for (const rec of recordsOf(s)) {
+      rec.m.interleaved = interleaved(rec);
+      rec.m.segments = mergedSegments(rec);
+    }
+  }
+}
 
 export function aggregate(runs: PhaseRecord[]): Aggregate {
   const med = (f: (r: PhaseRecord) => number): number => {
@@ -235,12 +250,50 @@ export function initialSpokeTable(results: BenchResults): string {
   return lines.join('\n');
 }
 
+/**
+ * The timeline by stretch ("pull phone", "push laptop"…), merged by label: since the engine pushes
+ * to several spokes at once, a spoke's push is many short stretches between other spokes' events,
+ * each attributed to the spoke whose progress event ended it. (Phases merge them already; this
+ * also reads results recorded before they did.)
+ */
+export function mergedSegments(r: PhaseRecord): Segment[] {
+  const out = new Map<string, Segment>();
+  for (const g of r.m.segments) {
+    const m = out.get(g.label);
+    if (!m) {
+      out.set(g.label, { ...g });
+      continue;
+    }
+    m.ms += g.ms;
+    m.cpuMs += g.cpuMs;
+    m.events += g.events;
+    m.peakRssMB = Math.max(m.peakRssMB, g.peakRssMB);
+    m.peakHeapMB = Math.max(m.peakHeapMB, g.peakHeapMB);
+    if (g.peakLiveMB !== undefined) m.peakLiveMB = Math.max(m.peakLiveMB ?? 0, g.peakLiveMB);
+  }
+  return [...out.values()];
+}
+
+/** Whether the run switched back to a stretch it had left (spokes pushed at the same time). */
+export function interleaved(r: PhaseRecord): boolean {
+  if (r.m.interleaved !== undefined) return r.m.interleaved;
+  const seen = new Set<string>();
+  let prev = '';
+  for (const g of r.m.segments) {
+    if (g.label !== prev && seen.has(g.label)) return true;
+    seen.add(g.label);
+    prev = g.label;
+  }
+  return false;
+}
+
 export function segmentTable(r: PhaseRecord): string {
-  const live = r.m.segments.some((g) => g.peakLiveMB !== undefined);
+  const segs = mergedSegments(r);
+  const live = segs.some((g) => g.peakLiveMB !== undefined);
   const head = ['stretch of the run', 'wall s', 'share', 'CPU s', 'progress events', 'peak RSS MB seen', 'peak V8 heap MB seen', ...(live ? ['live heap MB (after GC)'] : [])];
   const lines = [row(head), row(head.map((_, i) => (i === 0 ? '---' : '---:')))];
-  for (const g of r.m.segments) {
-    const cells = [g.label, sec(g.ms), `${((100 * g.ms) / r.m.wallMs).toFixed(0)} %`, g.cpuMs === undefined ? '' : sec(g.cpuMs), int(g.events), g.peakRssMB ? mb(g.peakRssMB) : '', g.peakHeapMB ? mb(g.peakHeapMB) : ''];
+  for (const g of segs) {
+    const cells = [g.label, sec(g.ms), `${((100 * g.ms) / r.m.wallMs).toFixed(0)} %`, sec(g.cpuMs), int(g.events), g.peakRssMB ? mb(g.peakRssMB) : '', g.peakHeapMB ? mb(g.peakHeapMB) : ''];
     if (live) cells.push(g.peakLiveMB ? mb(g.peakLiveMB) : '');
     lines.push(row(cells));
   }
@@ -366,6 +419,12 @@ export function resultsBlock(results: BenchResults): string {
   parts.push('#### Initial sync, per spoke', '', initialSpokeTable(results), '');
   if (big) {
     parts.push(`#### Initial sync of ${int(big.n)}: where the wall time went (from the engine's progress events)`, '', segmentTable(big.initial), '');
+    if (interleaved(big.initial)) {
+      parts.push(
+        'The engine pushed to several spokes at the same time: each push row adds up the stretches that ended with one of that spoke\'s progress events, so the rows still add up to the wall time, but a spoke\'s row is not the time its own push took.',
+        '',
+      );
+    }
     parts.push(
       `Hub store after it: ${int(big.hubAfterInitial.live)} contacts, ${int(big.hubAfterInitial.journal)} journal rows, ` +
         `${Object.values(big.hubAfterInitial.links).map(int).join(' + ')} links, ${int(big.hubAfterInitial.conflicts)} conflicts, ${int(big.hubAfterInitial.reviews)} reviews; ` +

@@ -12,6 +12,7 @@
  *   --env NAME=VALUE                           environment of the measured processes (experiments)
  *   --planner-fix                              experiment: what the entities-lookup fix would give
  *   --no-shared-phones                         experiment: data without shared switchboard numbers
+ *   --report-only                              render docs/benchmarks.md again from bench/results/latest.json
  *   --keep (keep the generated data), --tmp DIR (where to put it), --no-write (print only)
  *
  * Per size: generate the folders (not measured), create the hub and spokes, then each measured
@@ -33,12 +34,14 @@ import { summarizeCpuProfile } from './cpuprofile.js';
 import { FOLDERS, folderDigest, generateFolders, listVcf, mutate, type MutationPlan, type MutationResult } from './data.js';
 import {
   aggregate,
+  compactSegments,
   didCell,
   initialSpokeTable,
   mb,
   memoryTable,
   phaseTable,
   ratios,
+  recordsOf,
   resultsBlock,
   sec,
   segmentTable,
@@ -83,6 +86,8 @@ interface Options {
   sharedPhones: boolean;
   /** Only the initial sync (profiling it, experiments). */
   initialOnly: boolean;
+  /** Re-render docs/benchmarks.md from bench/results/latest.json, measuring nothing. */
+  reportOnly: boolean;
   /** Extra environment for the measured processes (experiments: UV_THREADPOOL_SIZE=16). */
   env: Record<string, string>;
 }
@@ -103,6 +108,7 @@ function parseOptions(argv: string[]): Options {
       'initial-only': { type: 'boolean', default: false },
       'planner-fix': { type: 'boolean', default: false },
       'no-shared-phones': { type: 'boolean', default: false },
+      'report-only': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -122,6 +128,7 @@ function parseOptions(argv: string[]): Options {
   const fix = values['planner-fix'] ?? false;
   const sharedPhones = !(values['no-shared-phones'] ?? false);
   return {
+    reportOnly: values['report-only'] ?? false,
     sharedPhones,
     plannerFix: fix,
     env,
@@ -406,7 +413,7 @@ async function benchSize(n: number, o: Options, failures: string[], profileDir: 
 
 function printProfile(sizes: SizeResult[]): void {
   for (const s of sizes) {
-    for (const rec of [s.initial, ...(s.noop?.runs ?? []), ...(s.incremental?.runs ?? []), ...(s.dryRun ? [s.dryRun] : []), ...(s.probes ?? [])]) {
+    for (const rec of recordsOf(s)) {
       const b = rec.m.breakdown;
       log(`\n--- profile: ${int(s.n)}, ${rec.label}: ${sec(rec.m.wallMs)} s wall, GC ${sec(rec.m.gcMs)} s in ${rec.m.gcCount} collections`);
       if (b) {
@@ -437,6 +444,17 @@ async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   const o = parseOptions(argv);
   phaseEnv = o.env;
+  if (o.reportOnly) {
+    // After a change to the report code: the recorded numbers, rendered again (and the verdicts recomputed).
+    const file = path.join(ROOT, 'bench', 'results', 'latest.json');
+    const r = JSON.parse(await fsp.readFile(file, 'utf8')) as BenchResults;
+    r.verdicts = verdicts(r);
+    compactSegments(r);
+    await fsp.writeFile(file, `${JSON.stringify(r, null, 2)}\n`);
+    updateDocs(path.join(ROOT, 'docs', 'benchmarks.md'), resultsBlock(r));
+    log(`docs/benchmarks.md rendered again from ${path.relative(process.cwd(), file)} (run of ${r.finishedAt})`);
+    return 0;
+  }
   const startedAt = new Date().toISOString();
   const machine = machineInfo(o.tmp);
   const need = Math.max(...o.sizes) * BYTES_PER_CONTACT;

@@ -10,7 +10,8 @@
  * then runs a few epochs of random user edits followed by syncs to quiescence. At every quiescence:
  *   P2 convergence: every two-way spoke holds the hub's projection of every live contact, and only that;
  *   P3 a sync right after a quiet one writes nothing (and changes nothing in the hub);
- *   P4/P5 no lost edits (reference model: test/support/sim/reference.ts, plus the epoch oracle below);
+ *   P4/P5 no lost edits (the epoch oracle in test/support/sim/planner.ts and the reference model in
+ *         test/support/sim/reference.ts);
  *   P6 deletions only with evidence, and an edit elsewhere wins over a delete;
  *   P7 no duplicates, no unlinked spoke items; I2 every merge base is what the spoke holds;
  *   P8 no more than max(10, 20%) deletions per run and spoke without a confirmation;
@@ -24,7 +25,9 @@ import { describe, expect, it } from 'vitest';
 import { arbPlannerCase, runPlannerCase, type PlannerCase } from '../support/sim/planner.js';
 
 const RUNS = Number(process.env.HUBSYNC_PLANNER_RUNS ?? 80);
-const SEED = process.env.HUBSYNC_PLANNER_SEED === undefined ? undefined : Number(process.env.HUBSYNC_PLANNER_SEED);
+// CI explores a fixed set of cases (the same every run, so a red CI is never luck); elsewhere each
+// run draws new ones. `HUBSYNC_PLANNER_SEED=random` draws in CI too; a number replays that seed.
+const SEED = seedFrom(process.env.HUBSYNC_PLANNER_SEED);
 const PATH = process.env.HUBSYNC_PLANNER_PATH;
 
 describe('planner check (sync-design.md C2)', () => {
@@ -106,3 +109,9 @@ describe('planner check regressions', () => {
     expect(await runPlannerCase(c)).toEqual([]);
   });
 });
+
+function seedFrom(v: string | undefined): number | undefined {
+  if (v === 'random') return undefined;
+  if (v !== undefined) return Number(v);
+  return process.env.CI ? 20261126 : undefined;
+}

@@ -114,8 +114,14 @@ async function applyItems(
       continue;
     }
     const l = links.get(item.id);
-    if (!l) news.push(ob);
-    else if (l.baseHash === ob.hash) {
+    if (!l) {
+      // An unlinked item carrying our marker gets adopted (applyNews). On a spoke whose listings
+      // lag behind its writes, the listing may still show an item we deleted: adopting that would
+      // link a contact to an item that is gone, and its "disappearance" later would delete the
+      // contact in this spoke's name. Adopt only what a direct read shows is there.
+      if (item.marker && rt.caps.visibilityLagMs > 0 && !(await rt.conn.get(item.id))) continue;
+      news.push(ob);
+    } else if (l.baseHash === ob.hash) {
       if (l.etag !== item.etag || l.state === 'held') sameContent.push(ob);
     } else edits.push(ob);
   }

@@ -28,7 +28,9 @@ type Op =
 
 type Outcome =
   | { ok: true; result: WriteResult | null; adopted?: RemoteItem }
-  | { ok: false; error: unknown; reread?: RemoteItem | null };
+  | { ok: false; error: unknown; reread?: RemoteItem | null }
+  /** Not sent: the contact came back (another spoke's edit won) after the delete was planned. */
+  | { ok: false; error: null; skipped: true };
 
 /**
  * Writes are journalled (intents) and recorded in chunks. A chunk is at least as large as the
@@ -233,7 +235,7 @@ async function execute(ctx: RunContext, rt: SpokeRuntime, ops: Op[]): Promise<vo
       .execute();
   });
 
-  const outcomes = await mapLimit(ops, rt.caps.maxConcurrency ?? 1, (op) => call(rt, op));
+  const outcomes = await mapLimit(ops, rt.caps.maxConcurrency ?? 1, (op) => call(ctx, rt, op));
 
   await ctx.tx(async (db) => {
     for (let i = 0; i < ops.length; i++) {
@@ -242,8 +244,14 @@ async function execute(ctx: RunContext, rt: SpokeRuntime, ops: Op[]): Promise<vo
   });
 }
 
-async function call(rt: SpokeRuntime, op: Op): Promise<Outcome> {
+async function call(ctx: RunContext, rt: SpokeRuntime, op: Op): Promise<Outcome> {
   const { conn } = rt;
+  if (op.kind === 'delete') {
+    // Pushes to several spokes run at once, and a push can bring a contact back (a spoke's edit
+    // that conflicted with our delete wins over it): never send a delete planned before that.
+    const now = await loadEntities(ctx.db, ctx.hubId, [op.entity.id]);
+    if (now.get(op.entity.id)?.deleted !== true) return { ok: false, error: null, skipped: true };
+  }
   try {
     if (op.kind === 'create') {
       const card = fieldsToCard(op.fields, op.entity.uid);
@@ -295,6 +303,10 @@ async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Ou
     });
   }
 
+  if (!out.ok && 'skipped' in out) {
+    await dropIntent();
+    return;
+  }
   if (out.ok) {
     if (op.kind === 'delete') {
       await deleteLink(db, rt.spoke.id, op.entity.id);

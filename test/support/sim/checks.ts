@@ -34,8 +34,10 @@ export async function quiesce(world: SimWorld, ref: Reference, opts: QuiesceOpti
   let quiet = 0;
   while (runs.length < opts.maxRuns) {
     // Past every visibility lag: of every write made so far (a lag shortened later does not make
-    // earlier writes visible sooner).
-    world.clock.advance(Math.max(1, Math.max(...world.spokes.map((s) => s.visibleAfter)) - world.clock.now() + 1));
+    // earlier writes visible sooner), and the spokes' current lags (an uncertain create is retried
+    // only once a spoke's lag has passed without it showing up).
+    const lag = Math.max(0, ...world.spokes.map((s) => s.backend.capabilities.visibilityLagMs));
+    world.clock.advance(Math.max(lag, Math.max(...world.spokes.map((s) => s.visibleAfter)) - world.clock.now()) + 1);
     const r = await ref.around(() => world.sync());
     runs.push(r);
     for (const s of r.summary?.spokes ?? []) {

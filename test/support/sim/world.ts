@@ -154,6 +154,12 @@ export interface SimSpoke {
 export const KNOWN_GAPS = {
   /** B9: an item left out of a truncated full listing of an incremental spoke is never imported. */
   truncatedListingWithCursor: process.env.HUBSYNC_SIM_STRICT !== '1',
+  /**
+   * A listing that lags behind the hub's own delete still shows the deleted item; unlinked, it is
+   * imported as a new contact (a phantom), which is deleted again, in that spoke's name, once the
+   * listing catches up (no "deleted-acked" link state, design B5).
+   */
+  phantomFromLaggingListing: process.env.HUBSYNC_SIM_STRICT !== '1',
 };
 
 /** A process death injected by the simulation (never a ConnectorError: nothing may handle it). */
@@ -219,6 +225,8 @@ export class SimWorld {
   readonly reported = new Set<string>();
   /** Everything the engine asked the spokes, in order (for failure messages). */
   readonly trace: string[] = [];
+  /** `${spokeIndex} ${remoteId}` of items the engine deleted (the server ran the delete). */
+  readonly engineDeleted = new Set<string>();
   hubId = '';
   private store!: Store;
   private dir = '';
@@ -618,7 +626,12 @@ class SimConnector implements Connector {
   delete(id: string, opts: { ifMatch: string | null }): Promise<void> {
     return this.world.call(this.spoke, 'delete', async () => {
       this.world.beforeWrite(this.spoke, 'delete', { id });
-      return this.inner.delete(id, opts);
+      const existed = this.spoke.backend.item(id) !== undefined;
+      try {
+        await this.inner.delete(id, opts);
+      } finally {
+        if (existed && this.spoke.backend.item(id) === undefined) this.world.engineDeleted.add(`${this.spoke.index} ${id}`);
+      }
     });
   }
 
