@@ -44,8 +44,14 @@ export interface SyncRequest {
 
 export class SpokeSelectionError extends Error {}
 
-/** How many spokes are pushed to at once. */
-const PARALLEL_PUSHES = 4;
+/**
+ * How many spokes are pushed to at once. One: a push can change the hub (a refused conditional
+ * write re-reads the item and merges it, which may bring a deleted contact back), and a push to
+ * another spoke planned before that change would act on a stale plan — the simulation found a
+ * delete sent for a contact another push had just restored. Parallel pushes need each push to
+ * re-check its plan against the hub first; until then they run one after another.
+ */
+const PARALLEL_PUSHES = 1;
 
 export async function syncHub(deps: EngineDeps, req: SyncRequest): Promise<RunSummary> {
   const hub = await getHub(deps.db, req.hub);
@@ -220,10 +226,8 @@ async function runSpokes(
       await conn?.close?.();
     }
   }
-  // Pushes to different spokes are independent (each has its own links, intents and pushed clock),
-  // so several run at once: a hub of slow spokes (five mailboxes at 4 requests each) is limited by
-  // the spokes, not by their sum. Inbound stays sequential: spokes are matched against each other's
-  // contacts in a fixed order, which keeps first syncs deterministic.
+  // Pushes (see PARALLEL_PUSHES) and pulls run spoke by spoke, in a fixed order, which also keeps
+  // first syncs deterministic.
   let next = 0;
   const pushWorker = async (): Promise<void> => {
     while (next < runtimes.length) {

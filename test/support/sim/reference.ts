@@ -77,6 +77,8 @@ export class Reference {
   readonly firstLinks: FirstLink[] = [];
   /** Times of decisions that restore contacts (rejected held deletions). */
   readonly restores: number[] = [];
+  /** Edits of items the hub had not linked when they were made. */
+  readonly unlinkedEdits: { t: number; spoke: number; item: string }[] = [];
   /** Every contact each item (`${spoke} ${remoteId}`) was ever seen linked to, after any sync. */
   readonly linkHistory = new Map<string, Set<string>>();
   private nextUid = 0;
@@ -179,7 +181,12 @@ export class Reference {
 
   recordEdit(s: SimSpoke, item: string, before: Fields, after: Fields): void {
     const entity = this.world.entityOfItem(s, item);
-    if (entity === null) return;
+    if (entity === null) {
+      // Not attributed (see the module comment) — but remembered as a cause for S5: the hub may
+      // have linked the item from a lagging view that did not show this edit yet.
+      if (diffFields(before, after, s.fields).length > 0) this.unlinkedEdits.push({ t: this.world.clock.now(), spoke: s.index, item });
+      return;
+    }
     const t = this.world.clock.now();
     for (const ch of diffFields(before, after, s.fields)) {
       if (ch.kind === 'set') {
@@ -364,6 +371,7 @@ export class Reference {
   /** S5: a contact that came back from deletion needs a cause: a user's edit, or a person's decision. */
   resurrectionCause(entity: string, deletedSeenAt: number): boolean {
     if (this.restores.some((t) => t >= deletedSeenAt)) return true;
+    if (this.unlinkedEdits.some((u) => this.linkHistory.get(`${u.spoke} ${u.item}`)?.has(entity))) return true;
     return [...this.scalars, ...this.elems].some(
       (x) => x.entity === entity && !x.voided && (x.t >= deletedSeenAt || x.observedAt === null || x.observedAt >= deletedSeenAt),
     );
