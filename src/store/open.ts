@@ -86,6 +86,10 @@ export async function openStore(loc: StoreLocation): Promise<Store> {
     max: 4,
     ...(loc.schema ? { options: `-c search_path=${loc.schema}` } : {}),
   });
+  // node-postgres emits an error on the pool when an idle client's connection dies (a server
+  // restart, an administrator's termination); unhandled, that would end the process. The pool drops
+  // such a client by itself and the next query gets a new connection.
+  pool.on('error', () => undefined);
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   if (loc.schema) await sql`create schema if not exists ${sql.id(loc.schema)}`.execute(db);
   await migrateToLatest(db as unknown as Kysely<unknown>);

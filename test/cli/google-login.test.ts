@@ -134,7 +134,9 @@ describe('hubsync account login google', () => {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    for (let i = 0; i < 400 && !/listening on (http:\/\/\S+)/.test(out); i++) await new Promise((r) => setTimeout(r, 25));
+    // The URL line and the settings lines are separate writes: wait for the last one.
+    const ready = () => /listening on (http:\/\/\S+)/.test(out) && out.includes('HUBSYNC_GOOGLE_API_URL=');
+    for (let i = 0; i < 400 && !ready(); i++) await new Promise((r) => setTimeout(r, 25));
     const url = /listening on (http:\/\/\S+)/.exec(out)?.[1] ?? '';
     expect(out).toContain('HUBSYNC_GOOGLE_API_URL=');
     const rt = (await (await fetch(`${url}/__emulator/refresh-token`, { method: 'POST', body: JSON.stringify({ email: 'seeded@example.com', clientId: 'x' }) })).json()) as { refresh_token: string };
