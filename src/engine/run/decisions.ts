@@ -16,7 +16,7 @@ import { currentFields, type HubState } from '../plan/hub-state.js';
 import { applyChanges, diffFields, type Change } from '../plan/merge.js';
 import type { Db, RunContext } from './context.js';
 import { loadEntities, loadEntity, saveEntities, type EntityRow, type EntityWrite } from './entities.js';
-import { applySpokeDeletes } from './inbound.js';
+import { applySpokeDeletes, lookAgain } from './inbound.js';
 import { deleteLink } from './links.js';
 import { newSpokeReport } from './report.js';
 
@@ -91,25 +91,6 @@ function write(e: EntityRow, state: HubState, action: EntityWrite['action'], del
   };
 }
 
-/** Marks a contact for another look by a spoke's next push (see intents.ts, state `failed`). */
-async function revisit(ctx: RunContext, db: Db, spokeId: string, entityId: string): Promise<void> {
-  await db
-    .insertInto('intents')
-    .values({
-      id: ctx.ids(),
-      hub_id: ctx.hubId,
-      spoke_id: spokeId,
-      entity_id: entityId,
-      run_id: ctx.runId,
-      op: 'create',
-      state: 'failed',
-      remote_id: null,
-      payload: '{}',
-      created_at: ctx.clock.nowMs(),
-    })
-    .execute();
-}
-
 export interface HeldDecision {
   decided: number;
   applied: number;
@@ -156,7 +137,7 @@ export async function rejectHeld(deps: DecisionDeps, hubName: string, ids: reado
     for (const r of rows) {
       if (r.direction === 'inbound') {
         await deleteLink(db, r.spoke_id, r.entity_id);
-        await revisit(ctx, db, r.spoke_id, r.entity_id);
+        await lookAgain(ctx, db, r.spoke_id, r.entity_id);
         applied += 1;
       } else {
         restore.add(r.entity_id);

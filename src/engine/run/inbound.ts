@@ -487,7 +487,7 @@ function writable(rt: SpokeRuntime): boolean {
  * Asks the spoke's next push to look at a contact that did not change (an intent in state `failed`
  * means "look at it again", see intents.ts): its push window would otherwise skip it.
  */
-async function lookAgain(ctx: RunContext, db: Db, spokeId: string, entityId: string): Promise<void> {
+export async function lookAgain(ctx: RunContext, db: Db, spokeId: string, entityId: string): Promise<void> {
   await db
     .insertInto('intents')
     .values({
