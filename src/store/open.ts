@@ -71,6 +71,9 @@ export async function openStore(loc: StoreLocation): Promise<Store> {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
+    // 64 MiB of page cache (the default is 2 MiB): a first sync inserts into indexes spread over the
+    // whole file, and with the default most of those pages were read back from the OS on every write.
+    sqlite.pragma('cache_size = -65536');
     cacheStatements(sqlite);
     const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
     await migrateToLatest(db as unknown as Kysely<unknown>);

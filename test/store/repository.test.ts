@@ -6,6 +6,7 @@ import { stateFromFields } from '../../src/engine/plan/hub-state.js';
 import type { RunContext } from '../../src/engine/run/context.js';
 import { keyOwnerCounts, loadEntity, saveEntities } from '../../src/engine/run/entities.js';
 import { loadLinkIndex, upsertLink } from '../../src/engine/run/links.js';
+import { PlanGuard } from '../../src/engine/run/plan-guard.js';
 import { addSpoke, createHub, getHub, getSpoke, listHubs, setSpokeOptions } from '../../src/store/hubs.js';
 import { acquireLease, LeaseHeldError, releaseLease } from '../../src/store/lease.js';
 import { migrateToLatest } from '../../src/store/migrations.js';
@@ -75,7 +76,7 @@ describe.each(stores)('hub store on $dialect', (ts) => {
     const h = await createHub(store.db, { id: ids(), name: 'H', object: 'contacts', now: 1 });
     const s = await addSpoke(store.db, { id: ids(), hubId: h.id, name: 'a', type: 'vdir', config: {}, options: defaultSpokeOptions(), now: 1 });
     const clock = new HubClock(() => 1_700_000_000_000, 0);
-    const ctx: RunContext = { db: store.db, tx: (fn) => store.db.transaction().execute(fn), clock, ids, hubId: h.id, runId: 'run-1', dryRun: false, progress: () => undefined };
+    const ctx: RunContext = { db: store.db, tx: (fn) => store.db.transaction().execute(fn), clock, ids, hubId: h.id, runId: 'run-1', dryRun: false, progress: () => undefined, guard: new PlanGuard() };
     const fields = { s: { 'name.given': 'Ann', 'name.surname': 'Lee' }, m: { emails: { 'ann@x.example': { address: 'Ann@x.example' } } } };
     const id = ids();
     await ctx.tx((db) =>

@@ -6,6 +6,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Schema } from '../../store/schema.js';
 import type { HubClock } from '../hlc.js';
 import type { IdGen } from '../ids.js';
+import type { PlanGuard } from './plan-guard.js';
 
 export type Db = Kysely<Schema> | Transaction<Schema>;
 
@@ -27,6 +28,8 @@ export interface RunContext {
   runId: string;
   dryRun: boolean;
   progress(ev: ProgressEvent): void;
+  /** Shared by the run's concurrent pushes (see plan-guard.ts). */
+  guard: PlanGuard;
 }
 
 export function jsonOf<T>(text: string): T {

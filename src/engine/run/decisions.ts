@@ -18,6 +18,7 @@ import type { Db, RunContext } from './context.js';
 import { loadEntities, loadEntity, saveEntities, type EntityRow, type EntityWrite } from './entities.js';
 import { applySpokeDeletes, lookAgain } from './inbound.js';
 import { deleteLink } from './links.js';
+import { PlanGuard } from './plan-guard.js';
 import { newSpokeReport } from './report.js';
 
 export interface DecisionDeps {
@@ -54,6 +55,7 @@ async function decide<T>(
         runId,
         dryRun: false,
         progress: () => undefined,
+        guard: new PlanGuard(),
       };
       await db
         .insertInto('runs')

@@ -32,12 +32,19 @@ export interface EntityRow {
 type Row = { id: string; state: string; card: string; deleted: number; tombstone: string | null; version: number };
 
 function fromRow(r: Row): EntityRow {
-  const card = jsonOf<Card>(r.card);
+  // The card (the contact as JSContact) is only needed for its UID and for labels; most rows a
+  // run loads never use it, so it is parsed on first use.
+  let card: Card | undefined;
+  const parsed = () => (card ??= jsonOf<Card>(r.card));
   return {
     id: r.id,
-    uid: card.uid,
+    get uid() {
+      return parsed().uid;
+    },
     state: jsonOf<HubState>(r.state),
-    card,
+    get card() {
+      return parsed();
+    },
     deleted: r.deleted === 1,
     tombstone: r.tombstone ? jsonOf<Tombstone>(r.tombstone) : null,
     version: r.version,
@@ -48,13 +55,15 @@ export async function loadEntities(db: Db, hubId: string, ids: readonly string[]
   const out = new Map<string, EntityRow>();
   for (const part of chunks([...new Set(ids)], 500)) {
     if (part.length === 0) continue;
+    // By primary key alone: with `hub_id = ?` in the WHERE clause SQLite's planner picks the
+    // (hub_id, version) index and scans the whole hub on every call (measured: 862 s → 249 s for
+    // the 100,000-contact initial sync). The hub is checked here instead.
     const rows = await db
       .selectFrom('entities')
-      .select(['id', 'state', 'card', 'deleted', 'tombstone', 'version'])
-      .where('hub_id', '=', hubId)
+      .select(['id', 'hub_id', 'state', 'card', 'deleted', 'tombstone', 'version'])
       .where('id', 'in', part)
       .execute();
-    for (const r of rows) out.set(r.id, fromRow(r));
+    for (const r of rows) if (r.hub_id === hubId) out.set(r.id, fromRow(r));
   }
   return out;
 }
@@ -141,11 +150,12 @@ export async function keyOwnerCounts(db: Db, hubId: string, keys: readonly strin
     if (part.length === 0) continue;
     const rows = await db
       .selectFrom('entity_keys')
-      .select(['key', 'entity_id'])
+      .select((eb) => ['key', eb.fn.countAll<number>().as('n')])
       .where('hub_id', '=', hubId)
       .where('key', 'in', part)
+      .groupBy('key')
       .execute();
-    for (const r of rows) out.set(r.key, (out.get(r.key) ?? 0) + 1);
+    for (const r of rows) out.set(r.key, Number(r.n));
   }
   return out;
 }

@@ -259,7 +259,12 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
     subjects.push({ id: o.item.id, keys: identityKeys(o.fields, o.item.card.uid || null), name: nameKeyOfFields(o.fields) });
   }
   const allKeys = subjects.flatMap((s) => s.keys);
-  const holders = await entitiesByKeys(db, ctx.hubId, allKeys);
+  const owners = await keyOwnerCounts(db, ctx.hubId, allKeys);
+  // Only a UID or an identifier held by one hub contact can make a match (scorePair): contacts
+  // reachable only through shared identifiers (a switchboard number held by a thousand people)
+  // would score 0, so they are not loaded at all.
+  const telling = [...owners].filter(([k, n]) => n === 1 || k.startsWith('u:')).map(([k]) => k);
+  const holders = await entitiesByKeys(db, ctx.hubId, telling);
   const linkedHere = await linkedEntityIds(db, spokeId, [...holders.keys()]);
   const candidateIds = [...holders.keys()].filter((id) => !linkedHere.has(id));
   const candidateRows = await loadEntities(db, ctx.hubId, candidateIds);
@@ -269,7 +274,6 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
     if (!e || e.deleted) continue;
     candidates.push({ id, keys: holders.get(id) ?? [], name: nameKeyOfFields(currentFields(e.state)) });
   }
-  const owners = await keyOwnerCounts(db, ctx.hubId, allKeys);
   const outcome = matchItems(subjects, candidates, owners);
 
   const targets = new Map<string, string>([...adopt, ...outcome.links]);

@@ -86,7 +86,66 @@ export async function allLinksOfEntity(db: Db, entityId: string): Promise<LinkRo
 }
 
 export async function upsertLink(db: Db, l: LinkRow): Promise<void> {
-  const row = {
+  await upsertLinks(db, [l]);
+}
+
+/**
+ * Inserts or replaces links, many per statement. One spoke item belongs to one hub contact (I1):
+ * another contact's link that holds one of these remote ids is dropped; when the list itself
+ * gives a remote id twice, the later row wins, as if the rows were written one after another.
+ */
+export async function upsertLinks(db: Db, ls: readonly LinkRow[]): Promise<void> {
+  const byRemote = new Map<string, LinkRow>();
+  for (const l of ls) {
+    const key = `${l.spokeId}\n${l.remoteId}`;
+    byRemote.delete(key);
+    byRemote.set(key, l);
+  }
+  const bySpoke = new Map<string, LinkRow[]>();
+  for (const l of byRemote.values()) {
+    const list = bySpoke.get(l.spokeId);
+    if (list) list.push(l);
+    else bySpoke.set(l.spokeId, [l]);
+  }
+  const kept = new Set(byRemote.values());
+  for (const [spokeId, rows] of bySpoke) {
+    // A contact whose row lost to a later one for the same remote id keeps no link here.
+    const dropped = ls.filter((l) => l.spokeId === spokeId && !kept.has(l)).map((l) => l.entityId);
+    for (const part of chunks(dropped, 500)) {
+      await db.deleteFrom('links').where('spoke_id', '=', spokeId).where('entity_id', 'in', part).execute();
+    }
+    for (const part of chunks(rows, 200)) {
+      // Rows holding these remote ids (their own contact's included, rewritten just below).
+      await db
+        .deleteFrom('links')
+        .where('spoke_id', '=', spokeId)
+        .where(
+          'remote_id',
+          'in',
+          part.map((l) => l.remoteId),
+        )
+        .execute();
+      await db
+        .insertInto('links')
+        .values(part.map(linkValues))
+        .onConflict((oc) =>
+          oc.columns(['spoke_id', 'entity_id']).doUpdateSet((eb) => ({
+            remote_id: eb.ref('excluded.remote_id'),
+            etag: eb.ref('excluded.etag'),
+            base: eb.ref('excluded.base'),
+            base_hash: eb.ref('excluded.base_hash'),
+            base_version: eb.ref('excluded.base_version'),
+            state: eb.ref('excluded.state'),
+            observed_at: eb.ref('excluded.observed_at'),
+          })),
+        )
+        .execute();
+    }
+  }
+}
+
+function linkValues(l: LinkRow) {
+  return {
     spoke_id: l.spokeId,
     entity_id: l.entityId,
     remote_id: l.remoteId,
@@ -97,49 +156,10 @@ export async function upsertLink(db: Db, l: LinkRow): Promise<void> {
     state: l.state,
     observed_at: l.observedAt,
   };
-  // One spoke item belongs to one hub contact (I1): a stale link holding this remote id is dropped.
-  await db
-    .deleteFrom('links')
-    .where('spoke_id', '=', l.spokeId)
-    .where('remote_id', '=', l.remoteId)
-    .where('entity_id', '!=', l.entityId)
-    .execute();
-  await db
-    .insertInto('links')
-    .values(row)
-    .onConflict((oc) =>
-      oc.columns(['spoke_id', 'entity_id']).doUpdateSet({
-        remote_id: row.remote_id,
-        etag: row.etag,
-        base: row.base,
-        base_hash: row.base_hash,
-        base_version: row.base_version,
-        state: row.state,
-        observed_at: row.observed_at,
-      }),
-    )
-    .execute();
 }
 
 export async function insertLinks(db: Db, ls: readonly LinkRow[]): Promise<void> {
-  for (const part of chunks(ls, 200)) {
-    await db
-      .insertInto('links')
-      .values(
-        part.map((l) => ({
-          spoke_id: l.spokeId,
-          entity_id: l.entityId,
-          remote_id: l.remoteId,
-          etag: l.etag,
-          base: JSON.stringify(l.base),
-          base_hash: l.baseHash,
-          base_version: l.baseVersion,
-          state: l.state,
-          observed_at: l.observedAt,
-        })),
-      )
-      .execute();
-  }
+  for (const part of chunks(ls, 200)) await db.insertInto('links').values(part.map(linkValues)).execute();
 }
 
 export async function deleteLink(db: Db, spokeId: string, entityId: string): Promise<void> {

@@ -17,7 +17,7 @@ import { changedPaths, diffFields } from '../plan/merge.js';
 import { chunks, type Db, type RunContext } from './context.js';
 import { loadEntities, type EntityRow } from './entities.js';
 import { applyEditsFromSpoke } from './inbound.js';
-import { deleteLink, loadLinksByEntity, upsertLink, type LinkRow } from './links.js';
+import { deleteLink, loadLinksByEntity, upsertLinks, type LinkRow } from './links.js';
 import { addPlanned, addProblem } from './report.js';
 import type { SpokeRuntime } from './spoke-runtime.js';
 
@@ -33,12 +33,16 @@ type Outcome =
   | { ok: false; error: null; skipped: true };
 
 /**
- * Writes are journalled (intents) and recorded in chunks. A chunk is at least as large as the
- * calls a spoke takes at once, so a connector that coalesces concurrent calls into provider batch
- * requests (Google's batchCreateContacts takes 200) can fill them.
+ * Writes are journalled (intents) and recorded in chunks: two transactions per chunk, so chunks
+ * are large. A chunk is a whole multiple of the calls a spoke takes at once, so a connector that
+ * coalesces concurrent calls into provider batch requests (Google's batchCreateContacts takes 200)
+ * fills every batch.
  */
-const MIN_CHUNK = 100;
-const chunkSize = (rt: SpokeRuntime): number => Math.max(MIN_CHUNK, rt.caps.maxConcurrency ?? 1);
+const MIN_CHUNK = 500;
+const chunkSize = (rt: SpokeRuntime): number => {
+  const inFlight = Math.max(1, rt.caps.maxConcurrency ?? 1);
+  return Math.ceil(MIN_CHUNK / inFlight) * inFlight;
+};
 
 export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () => Promise<void>): Promise<void> {
   const { spoke, policy } = rt;
@@ -64,12 +68,27 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
     .execute();
   const confirmed = new Set(confirmedHeld.map((r) => r.entity_id));
   const deletes: Extract<Op, { kind: 'delete' }>[] = [];
+  // Planned writes wait here until they fill a chunk, so chunks do not follow the 500-contact
+  // pages of the push window: a page of 500 creates on a spoke taking 200 at once would otherwise
+  // go out as 200 + 200 + 100, and every page would end with a short provider batch.
+  let pending: Op[] = [];
   let done = 0;
+  const flush = async (all: boolean): Promise<void> => {
+    const size = chunkSize(rt);
+    while (pending.length >= size || (all && pending.length > 0)) {
+      const batch = pending.slice(0, size);
+      pending = pending.slice(size);
+      await execute(ctx, rt, batch);
+      done += batch.length;
+      ctx.progress({ spoke: spoke.name, phase: 'push', done });
+      await renew();
+    }
+  };
 
   const processIds = async (ids: string[]): Promise<void> => {
     const entities = await loadEntities(ctx.db, ctx.hubId, ids);
     const links = await loadLinksByEntity(ctx.db, spoke.id, ids);
-    const ops: Op[] = [];
+    const ops = pending;
     const inSync: { entityId: string; version: number }[] = [];
     for (const id of ids) {
       const entity = entities.get(id);
@@ -100,17 +119,14 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
         }
       });
     }
-    for (const batch of chunks(ops, chunkSize(rt))) {
-      await execute(ctx, rt, batch);
-      done += batch.length;
-      ctx.progress({ spoke: spoke.name, phase: 'push', done });
-      await renew();
-    }
+    await flush(false);
   };
 
   const retryIds = [...new Set([...retries, ...confirmed])];
   const handled = new Set(retryIds);
   for (const part of chunks(retryIds, 500)) await processIds(part);
+  // Retries are sent before their intents are dropped below, so a crash leaves them to retry.
+  await flush(true);
   if (retryIds.length > 0) {
     // Only the intents read above: this push may have left new ones for the same contacts (an
     // update that found the item gone, a conflict), which the next run must still act on.
@@ -136,6 +152,7 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
     after = rows[rows.length - 1]?.version ?? after;
     await processIds(rows.map((r) => r.id).filter((id) => !handled.has(id)));
   }
+  await flush(true);
 
   if (deletes.length > 0) {
     const byPerson = deletes.filter((d) => d.entity.tombstone?.confirmed || confirmed.has(d.entity.id));
@@ -237,21 +254,41 @@ async function execute(ctx: RunContext, rt: SpokeRuntime, ops: Op[]): Promise<vo
 
   const outcomes = await mapLimit(ops, rt.caps.maxConcurrency ?? 1, (op) => call(ctx, rt, op));
 
-  await ctx.tx(async (db) => {
-    for (let i = 0; i < ops.length; i++) {
-      await record(ctx, db, rt, ops[i] as Op, outcomes[i] as Outcome, intentIds[i] as string);
-    }
-  });
+  const recordAll = () =>
+    ctx.tx(async (db) => {
+      const done: Recorded = { links: [], unlinked: [], intents: [] };
+      for (let i = 0; i < ops.length; i++) {
+        await record(ctx, db, rt, ops[i] as Op, outcomes[i] as Outcome, intentIds[i] as string, done);
+      }
+      // The writes that went through, recorded a chunk at a time (three statements per write were
+      // a tenth of a first sync).
+      for (const part of chunks(done.unlinked, 500)) {
+        await db.deleteFrom('links').where('spoke_id', '=', rt.spoke.id).where('entity_id', 'in', part).execute();
+      }
+      await upsertLinks(db, done.links);
+      for (const part of chunks(done.intents, 500)) await db.deleteFrom('intents').where('id', 'in', part).execute();
+    });
+  // Merging a re-read item changes hub contacts, which a concurrent push's delete may have just
+  // checked (plan-guard.ts).
+  const mergesSpokeEdits = outcomes.some((o) => !o.ok && 'reread' in o && o.reread);
+  await (mergesSpokeEdits ? ctx.guard.exclusive(recordAll) : recordAll());
 }
 
 async function call(ctx: RunContext, rt: SpokeRuntime, op: Op): Promise<Outcome> {
-  const { conn } = rt;
   if (op.kind === 'delete') {
     // Pushes to several spokes run at once, and a push can bring a contact back (a spoke's edit
     // that conflicted with our delete wins over it): never send a delete planned before that.
-    const now = await loadEntities(ctx.db, ctx.hubId, [op.entity.id]);
-    if (now.get(op.entity.id)?.deleted !== true) return { ok: false, error: null, skipped: true };
+    return ctx.guard.shared(async () => {
+      const now = await loadEntities(ctx.db, ctx.hubId, [op.entity.id]);
+      if (now.get(op.entity.id)?.deleted !== true) return { ok: false, error: null, skipped: true };
+      return send(rt, op);
+    });
   }
+  return send(rt, op);
+}
+
+async function send(rt: SpokeRuntime, op: Op): Promise<Outcome> {
+  const { conn } = rt;
   try {
     if (op.kind === 'create') {
       const card = fieldsToCard(op.fields, op.entity.uid);
@@ -289,7 +326,16 @@ function baseOf(rt: SpokeRuntime, sent: Fields, r: { echoed?: RemoteItem | undef
   return sent;
 }
 
-async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Outcome, intentId: string): Promise<void> {
+/** Outcomes of writes that went through, for `execute` to store together. */
+interface Recorded {
+  links: LinkRow[];
+  /** Contacts whose item was deleted from the spoke. */
+  unlinked: string[];
+  /** Intents fulfilled. */
+  intents: string[];
+}
+
+async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Outcome, intentId: string, done: Recorded): Promise<void> {
   const report = rt.report;
   const dropIntent = () => db.deleteFrom('intents').where('id', '=', intentId).execute();
   const keepForRetry = (state: 'failed' | 'uncertain') => db.updateTable('intents').set({ state }).where('id', '=', intentId).execute();
@@ -309,12 +355,12 @@ async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Ou
   }
   if (out.ok) {
     if (op.kind === 'delete') {
-      await deleteLink(db, rt.spoke.id, op.entity.id);
+      done.unlinked.push(op.entity.id);
       report.outbound.deleted += 1;
     } else {
       const item = out.adopted;
       const base = item ? restrictFields(cardToFields(item.card, { defaultRegion: rt.region }), rt.paths) : baseOf(rt, op.fields, out.result);
-      await upsertLink(db, {
+      done.links.push({
         spokeId: rt.spoke.id,
         entityId: op.entity.id,
         remoteId: item?.id ?? out.result?.id ?? '',
@@ -328,7 +374,7 @@ async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Ou
       if (op.kind === 'create') report.outbound.created += 1;
       else report.outbound.updated += 1;
     }
-    await dropIntent();
+    done.intents.push(intentId);
     return;
   }
 

@@ -17,6 +17,7 @@ import { DryRunRollback, pretendWrites } from './dry-run.js';
 import { pullInbound } from './inbound.js';
 import { recoverIntents } from './intents.js';
 import { pushOutbound } from './outbound.js';
+import { PlanGuard } from './plan-guard.js';
 import { newSpokeReport, totalsOf, type RunSummary, type SpokeReport } from './report.js';
 import type { SpokeRuntime } from './spoke-runtime.js';
 
@@ -45,13 +46,13 @@ export interface SyncRequest {
 export class SpokeSelectionError extends Error {}
 
 /**
- * How many spokes are pushed to at once. One: a push can change the hub (a refused conditional
- * write re-reads the item and merges it, which may bring a deleted contact back), and a push to
- * another spoke planned before that change would act on a stale plan — the simulation found a
- * delete sent for a contact another push had just restored. Parallel pushes need each push to
- * re-check its plan against the hub first; until then they run one after another.
+ * How many spokes are pushed to at once. Pushes wait on the network (a Graph mailbox takes 4
+ * requests at a time, a Google account one batch), so pushing to several spokes at once is what
+ * makes a hub of many mailboxes fast. A push can change the hub (a refused conditional write
+ * re-reads the item and merges it); plan-guard.ts keeps the other pushes' deletes from acting on
+ * a plan made before such a change.
  */
-const PARALLEL_PUSHES = 1;
+const PARALLEL_PUSHES = 4;
 
 export async function syncHub(deps: EngineDeps, req: SyncRequest): Promise<RunSummary> {
   const hub = await getHub(deps.db, req.hub);
@@ -99,6 +100,7 @@ export async function syncHub(deps: EngineDeps, req: SyncRequest): Promise<RunSu
         runId,
         dryRun,
         progress: deps.onProgress ?? (() => undefined),
+        guard: new PlanGuard(),
       };
       await db
         .insertInto('runs')
@@ -226,8 +228,8 @@ async function runSpokes(
       await conn?.close?.();
     }
   }
-  // Pushes (see PARALLEL_PUSHES) and pulls run spoke by spoke, in a fixed order, which also keeps
-  // first syncs deterministic.
+  // Pulls run spoke by spoke, in a fixed order, which keeps first syncs deterministic; pushes start
+  // in that order, up to PARALLEL_PUSHES at a time.
   let next = 0;
   const pushWorker = async (): Promise<void> => {
     while (next < runtimes.length) {
