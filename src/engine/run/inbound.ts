@@ -25,7 +25,17 @@ import {
   type EntityWrite,
   type Tombstone,
 } from './entities.js';
-import { deleteLink, insertLinks, linkedEntityIds, loadLinksByEntity, loadLinkIndex, recordConflicts, type LinkRow } from './links.js';
+import {
+  countActiveLinks,
+  deleteLink,
+  insertLinks,
+  linkedEntityIds,
+  loadEtagIndex,
+  loadLinksByEntity,
+  loadLinksByRemote,
+  recordConflicts,
+  type LinkRow,
+} from './links.js';
 import { addProblem } from './report.js';
 import type { LinkIndexEntry, SpokeRuntime } from './spoke-runtime.js';
 
@@ -37,22 +47,24 @@ interface Observed {
 
 export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () => Promise<void>): Promise<void> {
   const { spoke, conn, report } = rt;
-  const links = await loadLinkIndex(ctx.db, spoke.id);
-  const seen = new Set<string>();
+  // The etags of linked items the listing has not shown yet: an id leaves the map when listed, so
+  // what is left after a complete listing is what it did not show — without a second set of every
+  // id seen, and the map shrinks as the listing goes.
+  let unlisted = await loadEtagIndex(ctx.db, spoke.id);
   const explicitDeleted = new Set<string>();
   let complete = false;
   let nextCursor: string | null = null;
   let listed = 0;
 
   const consume = async (cursor: string | null): Promise<void> => {
-    for await (const page of conn.pull({ cursor, knownEtag: (id) => links.get(id)?.etag ?? undefined })) {
+    for await (const page of conn.pull({ cursor, knownEtag: (id) => unlisted.get(id) ?? undefined })) {
       await consumePage(page);
       await renew();
     }
   };
   const consumePage = async (page: PullPage): Promise<void> => {
-    for (const id of page.unchanged) seen.add(id);
-    for (const it of page.items) seen.add(it.id);
+    for (const id of page.unchanged) unlisted.delete(id);
+    for (const it of page.items) unlisted.delete(it.id);
     for (const id of page.deleted) explicitDeleted.add(id);
     listed += page.unchanged.length + page.items.length;
     report.pulled.items += page.items.length;
@@ -60,7 +72,7 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
     for (const p of page.problems) addProblem(report, { item: p.id, ...(p.field ? { field: p.field } : {}), message: p.message });
     if (page.complete) complete = true;
     if (page.cursor !== undefined) nextCursor = page.cursor;
-    await applyItems(ctx, rt, links, page.items);
+    await applyItems(ctx, rt, page.items);
     ctx.progress({ spoke: spoke.name, phase: 'pull', done: listed });
   };
 
@@ -71,14 +83,14 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
     // The spoke no longer accepts our cursor (Google's EXPIRED_SYNC_TOKEN, Graph's 410): list
     // everything again. Existing links are matched by remote id, so this makes no duplicate, and
     // missing items still need the gate and a verification before anything is deleted.
-    seen.clear();
+    unlisted = await loadEtagIndex(ctx.db, spoke.id);
     listed = 0;
     complete = false;
     await consume(null);
   }
   report.pulled.fullListing = complete;
 
-  const short = await applyDeletions(ctx, rt, links, { seen, explicitDeleted, complete, listed });
+  const short = await applyDeletions(ctx, rt, { unlisted, explicitDeleted, complete, listed });
 
   await ctx.tx(async (db) => {
     await db
@@ -96,12 +108,9 @@ function observe(rt: SpokeRuntime, item: RemoteItem): Observed {
   return { item, fields, hash: hashFields(fields) };
 }
 
-async function applyItems(
-  ctx: RunContext,
-  rt: SpokeRuntime,
-  links: Map<string, LinkIndexEntry>,
-  items: readonly RemoteItem[],
-): Promise<void> {
+async function applyItems(ctx: RunContext, rt: SpokeRuntime, items: readonly RemoteItem[]): Promise<void> {
+  if (items.length === 0) return;
+  const links = await loadLinksByRemote(ctx.db, rt.spoke.id, items.map((i) => i.id));
   const edits: Observed[] = [];
   const news: Observed[] = [];
   const sameContent: Observed[] = [];
@@ -383,15 +392,17 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
 async function applyDeletions(
   ctx: RunContext,
   rt: SpokeRuntime,
-  links: Map<string, LinkIndexEntry>,
-  p: { seen: Set<string>; explicitDeleted: Set<string>; complete: boolean; listed: number },
+  p: { unlisted: ReadonlyMap<string, string | null>; explicitDeleted: ReadonlySet<string>; complete: boolean; listed: number },
 ): Promise<boolean> {
   const { spoke, report, conn } = rt;
+  const suspects = [...p.explicitDeleted, ...(p.complete ? [...p.unlisted.keys()].filter((id) => !p.explicitDeleted.has(id)) : [])];
+  if (suspects.length === 0) return false;
+  const links = await loadLinksByRemote(ctx.db, spoke.id, suspects);
   const candidates: { remoteId: string; entityId: string; evidence: Tombstone['evidence'] }[] = [];
-  for (const [remoteId, l] of links) {
-    if (l.state !== 'active') continue;
-    if (p.explicitDeleted.has(remoteId)) candidates.push({ remoteId, entityId: l.entityId, evidence: 'explicit' });
-    else if (p.complete && !p.seen.has(remoteId)) candidates.push({ remoteId, entityId: l.entityId, evidence: 'verified-missing' });
+  for (const remoteId of suspects) {
+    const l = links.get(remoteId);
+    if (!l || l.state !== 'active') continue;
+    candidates.push({ remoteId, entityId: l.entityId, evidence: p.explicitDeleted.has(remoteId) ? 'explicit' : 'verified-missing' });
   }
   if (candidates.length === 0) return false;
 
@@ -425,12 +436,10 @@ async function applyDeletions(
     await ctx.tx(async (db) => {
       for (const c of echoes) await deleteLink(db, spoke.id, c.entityId);
     });
-    for (const c of echoes) links.delete(c.remoteId);
   }
   if (confirmed.length === 0) return short;
 
-  let linked = 0;
-  for (const l of links.values()) if (l.state === 'active') linked += 1;
+  const linked = await countActiveLinks(ctx.db, spoke.id);
   // "Lists nothing": a complete listing that is empty, or a change list that deletes every linked
   // contact and brings nothing else.
   const emptied = !short && p.listed === 0 && (p.complete || confirmed.length >= linked);
@@ -443,7 +452,6 @@ async function applyDeletions(
   await ctx.tx(async (db) => {
     await applySpokeDeletes(ctx, db, rt, confirmed, false);
   });
-  for (const c of confirmed) links.delete(c.remoteId);
   return short;
 }
 

@@ -19,15 +19,33 @@ export interface LinkRow {
   observedAt: number;
 }
 
-export async function loadLinkIndex(db: Db, spokeId: string): Promise<Map<string, LinkIndexEntry>> {
-  const rows = await db
-    .selectFrom('links')
-    .select(['remote_id', 'entity_id', 'etag', 'base_hash', 'state'])
-    .where('spoke_id', '=', spokeId)
-    .execute();
+/**
+ * The etag of every item linked to a spoke, by remote id: all a full listing needs to tell which
+ * items to read (`knownEtag`) and, by what is left once the listed ids are removed, which ones it
+ * did not show. Only the etag, so the index of a large spoke stays small (the rest of a link is
+ * loaded per page, `loadLinksByRemote`).
+ */
+export async function loadEtagIndex(db: Db, spokeId: string): Promise<Map<string, string | null>> {
+  const rows = await db.selectFrom('links').select(['remote_id', 'etag']).where('spoke_id', '=', spokeId).execute();
+  const out = new Map<string, string | null>();
+  for (const r of rows) out.set(r.remote_id, r.etag);
+  return out;
+}
+
+/** Links of one spoke for the given remote ids, as the inbound pass needs them. */
+export async function loadLinksByRemote(db: Db, spokeId: string, remoteIds: readonly string[]): Promise<Map<string, LinkIndexEntry>> {
   const out = new Map<string, LinkIndexEntry>();
-  for (const r of rows) {
-    out.set(r.remote_id, { entityId: r.entity_id, etag: r.etag, baseHash: r.base_hash, state: r.state as 'active' | 'held' });
+  for (const part of chunks([...new Set(remoteIds)], 500)) {
+    if (part.length === 0) continue;
+    const rows = await db
+      .selectFrom('links')
+      .select(['remote_id', 'entity_id', 'etag', 'base_hash', 'state'])
+      .where('spoke_id', '=', spokeId)
+      .where('remote_id', 'in', part)
+      .execute();
+    for (const r of rows) {
+      out.set(r.remote_id, { entityId: r.entity_id, etag: r.etag, baseHash: r.base_hash, state: r.state as 'active' | 'held' });
+    }
   }
   return out;
 }
@@ -160,6 +178,17 @@ function linkValues(l: LinkRow) {
 
 export async function insertLinks(db: Db, ls: readonly LinkRow[]): Promise<void> {
   for (const part of chunks(ls, 200)) await db.insertInto('links').values(part.map(linkValues)).execute();
+}
+
+/** Links of the spoke that are not held. */
+export async function countActiveLinks(db: Db, spokeId: string): Promise<number> {
+  const r = await db
+    .selectFrom('links')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('spoke_id', '=', spokeId)
+    .where('state', '=', 'active')
+    .executeTakeFirst();
+  return Number(r?.n ?? 0);
 }
 
 export async function deleteLink(db: Db, spokeId: string, entityId: string): Promise<void> {

@@ -17,7 +17,7 @@ import { changedPaths, diffFields } from '../plan/merge.js';
 import { chunks, type Db, type RunContext } from './context.js';
 import { loadEntities, type EntityRow } from './entities.js';
 import { applyEditsFromSpoke } from './inbound.js';
-import { deleteLink, loadLinksByEntity, upsertLinks, type LinkRow } from './links.js';
+import { countActiveLinks, deleteLink, loadLinksByEntity, upsertLinks, type LinkRow } from './links.js';
 import { addPlanned, addProblem } from './report.js';
 import type { SpokeRuntime } from './spoke-runtime.js';
 
@@ -180,16 +180,6 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
   await ctx.tx(async (db) => {
     await db.updateTable('spokes').set({ pushed_clock: startClock }).where('id', '=', spoke.id).execute();
   });
-}
-
-async function countActiveLinks(db: Db, spokeId: string): Promise<number> {
-  const r = await db
-    .selectFrom('links')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('spoke_id', '=', spokeId)
-    .where('state', '=', 'active')
-    .executeTakeFirst();
-  return Number(r?.n ?? 0);
 }
 
 async function holdOutbound(ctx: RunContext, rt: SpokeRuntime, ops: Extract<Op, { kind: 'delete' }>[], reason: string) {

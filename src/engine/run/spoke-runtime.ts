@@ -19,7 +19,7 @@ export interface SpokeRuntime {
   ghosts: { item: RemoteItem; entityId: string; hash: string }[];
 }
 
-/** A link as the inbound pass needs it: small, so a whole spoke's index fits in memory. */
+/** A link as the inbound pass needs it, loaded a page at a time. */
 export interface LinkIndexEntry {
   entityId: string;
   etag: string | null;

@@ -48,11 +48,12 @@ export class SpokeSelectionError extends Error {}
 /**
  * How many spokes are pushed to at once. Pushes wait on the network (a Graph mailbox takes 4
  * requests at a time, a Google account one batch), so pushing to several spokes at once is what
- * makes a hub of many mailboxes fast. A push can change the hub (a refused conditional write
+ * makes a hub of many mailboxes fast. Each push holds one chunk of writes (outbound.ts), so eight
+ * at once stay small. A push can change the hub (a refused conditional write
  * re-reads the item and merges it); plan-guard.ts keeps the other pushes' deletes from acting on
  * a plan made before such a change.
  */
-const PARALLEL_PUSHES = 4;
+const PARALLEL_PUSHES = 8;
 
 export async function syncHub(deps: EngineDeps, req: SyncRequest): Promise<RunSummary> {
   const hub = await getHub(deps.db, req.hub);
