@@ -70,7 +70,7 @@ export async function openTimedStore(
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  sqlite.pragma('cache_size = -65536');
+  sqlite.pragma('cache_size = -16384');
   const raw: SqliteDatabase = sqlite;
   // As openStore's cacheStatements: reuse statements by their text, at most 1000 of them.
   const cache = new Map<string, SqliteStatement>();

@@ -71,9 +71,10 @@ export async function openStore(loc: StoreLocation): Promise<Store> {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    // 64 MiB of page cache (the default is 2 MiB): a first sync inserts into indexes spread over the
-    // whole file, and with the default most of those pages were read back from the OS on every write.
-    sqlite.pragma('cache_size = -65536');
+    // 16 MiB of page cache (the default is 2 MiB): a first sync inserts into indexes spread over the
+    // whole file, and with the default many of those pages are read back from the OS on every write.
+    // Not more: the cache fills up to its size on a large hub, and counts in the process's memory.
+    sqlite.pragma('cache_size = -16384');
     cacheStatements(sqlite);
     const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
     await migrateToLatest(db as unknown as Kysely<unknown>);

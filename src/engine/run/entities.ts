@@ -131,7 +131,7 @@ export async function saveEntities(ctx: RunContext, db: Db, writes: readonly Ent
       entity_id: w.id,
       action: w.action,
       before: w.before ? JSON.stringify(w.before.state) : null,
-      after: JSON.stringify(w.state),
+      after: row.state,
       at: now,
     });
     saved.push({ id: w.id, uid: w.uid, state: w.state, card, deleted: w.deleted, tombstone: w.tombstone, version });
