@@ -134,7 +134,7 @@ export function registerSpokeCommands(program: Command, env: CliEnv): void {
     spoke
       .command('add <hub> <name>')
       .description('add a spoke (an address book) to a hub')
-      .requiredOption('--type <type>', 'the kind of address book: vdir (a folder of .vcf files)')
+      .requiredOption('--type <type>', 'the kind of address book: vdir (a folder of .vcf files), carddav, google-contacts, m365-contacts (a mailbox) or m365-gal (the directory, read-only)')
       .option('--path <dir>', 'vdir: the folder')
       .option('--create-folder', 'vdir: create the folder if it does not exist')
       .option('--vcard-version <v>', 'vdir, carddav: vCard version of contacts the hub creates (3.0 or 4.0)')
