@@ -190,6 +190,26 @@ describe.each(stores)('sync engine on $dialect', (ts) => {
     expect(writes(a) + writes(ro)).toBe(0);
   });
 
+  it('leaves no request behind for a feed-only spoke whose deletion lost to an edit', async () => {
+    const b = await spoke('b', new MemoryBackend({ now: clock.now }));
+    const a = await spoke('a', new MemoryBackend({ now: clock.now }), { allowCreate: false });
+    const id = a.userCreate(makeCard({ given: 'Ann', emails: ['ann@x.example'] }));
+    for (const n of ['Bob', 'Cy', 'Di']) a.userCreate(makeCard({ given: n, emails: [`${n.toLowerCase()}@x.example`] }));
+    await sync();
+    const inB = b.list().find((i) => i.card && nameComponent(i.card, 'given') === 'Ann')?.id as string;
+    b.userUpdate(inB, (c) => ({ ...c, notes: { n1: { '@type': 'Note', note: 'call back' } } }));
+    await sync({ spokes: ['b'] });
+    a.userDelete(id);
+    const r = await sync();
+    // The edit wins: the contact stays in the hub and in b; a, which the hub may not write to, is
+    // not given the contact again, and nothing waits for a push that will never happen.
+    expect(r.totals).toMatchObject({ hub: { deleted: 0 }, conflicts: 1 });
+    expect(cards(b)).toHaveLength(4);
+    expect(writes(a)).toBe(0);
+    const pending = await store.db.selectFrom('intents').select('id').execute();
+    expect(pending).toEqual([]);
+  });
+
   it('lets one process at a time sync a hub', async () => {
     await spoke('a', new MemoryBackend({ now: clock.now }));
     const other = { ...deps, holder: 'other' };

@@ -47,7 +47,16 @@ const chunkSize = (rt: SpokeRuntime): number => {
 export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () => Promise<void>): Promise<void> {
   const { spoke, policy } = rt;
   await cleanGhosts(ctx, rt);
-  if (!policy.create && !policy.update && !policy.delete) return;
+  if (!policy.create && !policy.update && !policy.delete) {
+    // "Look at it again" requests (and retries) for a spoke the hub may not write to would wait
+    // forever. Dropping them loses nothing: widening the spoke's options restarts its push window
+    // from the beginning (setSpokeOptions). Intents of writes whose outcome is unknown stay: the
+    // next run's recovery still needs them.
+    await ctx.tx(async (db) => {
+      await db.deleteFrom('intents').where('spoke_id', '=', spoke.id).where('state', '=', 'failed').execute();
+    });
+    return;
+  }
   const startClock = ctx.clock.current;
 
   const retryRows = await ctx.db
