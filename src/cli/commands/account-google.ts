@@ -8,14 +8,19 @@ import { execFile } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Command } from 'commander';
-import { GOOGLE_SCOPES, finishGoogleLogin, googleOAuthSettings, googleUserEmail, refreshGoogleToken, startGoogleLogin, type GoogleOAuthSettings } from '../../accounts/google.js';
+import type { GoogleOAuthSettings } from '../../accounts/google.js';
 import { endpointsFrom, oauthClientsFrom } from '../app.js';
 import { CliError } from '../io.js';
 import type { CliEnv } from '../main.js';
 import type { AccountCommandRegistrar } from './account.js';
 import { withApp } from './shared.js';
 
-function settings(): GoogleOAuthSettings {
+/** The Google OAuth module, loaded when a command needs it: it brings the OAuth stack (openid-client,
+ * jose) that the other commands never use. */
+const google = () => import('../../accounts/google.js');
+
+async function settings(): Promise<GoogleOAuthSettings> {
+  const { googleOAuthSettings } = await google();
   const s = googleOAuthSettings(endpointsFrom(process.env), oauthClientsFrom(process.env));
   if (!s) {
     throw new CliError('Google sign-in needs an OAuth client of type "Desktop app": set HUBSYNC_GOOGLE_CLIENT_ID and HUBSYNC_GOOGLE_CLIENT_SECRET (see docs/google.md).', 2);
@@ -68,7 +73,8 @@ export const registerGoogleAccountCommands: AccountCommandRegistrar = ({ login, 
     .option('--timeout <seconds>', 'how long to wait for the browser', '300')
     .option('--no-browser', 'only print the URL (do not try to open a browser)')
     .action(async (opts: { loginHint?: string; timeout: string; browser: boolean }, cmd: Command) => {
-      const s = settings();
+      const s = await settings();
+      const { finishGoogleLogin, startGoogleLogin } = await google();
       await withApp(cmd, async (app) => {
         const lb = await loopback(Math.max(1, Number(opts.timeout) || 300) * 1000);
         try {
@@ -101,7 +107,8 @@ export const registerGoogleAccountCommands: AccountCommandRegistrar = ({ login, 
     .requiredOption('--email <address>', "the account's e-mail (checked against Google)")
     .requiredOption('--refresh-token <token>', 'an OAuth refresh token with the contacts and e-mail scopes')
     .action(async (opts: { email: string; refreshToken: string }, cmd: Command) => {
-      const s = settings();
+      const s = await settings();
+      const { GOOGLE_SCOPES, googleUserEmail, refreshGoogleToken } = await google();
       await withApp(cmd, async (app) => {
         let who: { email: string; sub: string };
         try {

@@ -14,7 +14,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { adminConsentUrl, beginUserLogin, clientCredentialsToken, finishUserLogin, microsoftEndpoints, splitPem, type MicrosoftEndpoints } from '../../accounts/microsoft.js';
+import type { MicrosoftEndpoints } from '../../accounts/microsoft.js';
 import type { AccountSecret } from '../../accounts/accounts.js';
 import { endpointsFrom } from '../app.js';
 import { CliError } from '../io.js';
@@ -22,7 +22,12 @@ import type { CliEnv } from '../main.js';
 import type { AccountCommandRegistrar } from './account.js';
 import { withApp } from './shared.js';
 
-function endpoints(): MicrosoftEndpoints {
+/** The Microsoft OAuth module, loaded when a command needs it: it brings the OAuth stack
+ * (openid-client, jose) that the other commands never use. */
+const microsoft = () => import('../../accounts/microsoft.js');
+
+async function endpoints(): Promise<MicrosoftEndpoints> {
+  const { microsoftEndpoints } = await microsoft();
   return microsoftEndpoints(endpointsFrom(process.env));
 }
 
@@ -68,7 +73,8 @@ export const registerMicrosoftAccountCommands: AccountCommandRegistrar = ({ logi
     .action(async (opts: { tenant: string; clientId?: string; name?: string; loginHint?: string; timeout: string }, cmd: Command) => {
       const clientId = opts.clientId ?? process.env.HUBSYNC_MS_CLIENT_ID;
       if (!clientId) throw new CliError('Sign-in needs an app registration: give --client-id or set HUBSYNC_MS_CLIENT_ID (docs/microsoft365.md).', 2);
-      const ep = endpoints();
+      const ep = await endpoints();
+      const { beginUserLogin, finishUserLogin } = await microsoft();
       const settings = { tenant: opts.tenant, clientId };
       const lb = await loopback(Number(opts.timeout) * 1000);
       try {
@@ -108,6 +114,7 @@ export const registerMicrosoftAccountCommands: AccountCommandRegistrar = ({ logi
     .option('--name <name>', 'the account\'s name (default: the tenant id)')
     .action(async (opts: { tenant: string; clientId: string; clientSecret?: string; certificate?: string; name?: string }, cmd: Command) => {
       if ((opts.clientSecret === undefined) === (opts.certificate === undefined)) throw new CliError('Give exactly one of --client-secret or --certificate.', 2);
+      const { adminConsentUrl, clientCredentialsToken, splitPem } = await microsoft();
       let secret: AccountSecret;
       if (opts.certificate !== undefined) {
         try {
@@ -116,7 +123,7 @@ export const registerMicrosoftAccountCommands: AccountCommandRegistrar = ({ logi
           throw new CliError(`--certificate ${opts.certificate}: ${(e as Error).message}`, 2);
         }
       } else secret = { clientSecret: opts.clientSecret as string };
-      const ep = endpoints();
+      const ep = await endpoints();
       const settings = { tenant: opts.tenant, clientId: opts.clientId };
       let grant;
       try {

@@ -3,7 +3,6 @@
  * Each provider adds one registrar to `EMULATORS`.
  */
 import type { Command } from 'commander';
-import { googleEnv, loadSeedFile, startGoogle } from '../../emulators/google/index.js';
 import { registerMicrosoftEmulator } from '../../emulators/microsoft/cli.js';
 import { CliError } from '../io.js';
 import type { CliEnv } from '../main.js';
@@ -35,6 +34,8 @@ const registerGoogleEmulator: EmulatorRegistrar = (emulate, env) => {
     .action(async (opts: { port: string; host: string; seed?: string; propagationDelay?: string }) => {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`Invalid --port "${opts.port}".`, 2);
+      // Loaded here, not at start-up: every other command would pay for the emulator's modules.
+      const { googleEnv, loadSeedFile, startGoogle } = await import('../../emulators/google/index.js');
       const seed = opts.seed ? await loadSeedFile(opts.seed) : { users: [] };
       if (opts.propagationDelay !== undefined) seed.options = { ...seed.options, propagationDelayMs: Number(opts.propagationDelay) };
       const emu = await startGoogle({ port, host: opts.host, seed });

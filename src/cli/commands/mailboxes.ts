@@ -5,8 +5,6 @@
  * disabled account (how Exchange creates shared mailboxes) is shown as such.
  */
 import type { Command } from 'commander';
-import { microsoftEndpoints } from '../../accounts/microsoft.js';
-import { GraphClient } from '../../connectors/m365-kit/graph-client.js';
 import { endpointsFrom } from '../app.js';
 import { json, table } from '../format.js';
 import { CliError } from '../io.js';
@@ -30,6 +28,8 @@ export function registerMailboxesCommand(program: Command, env: CliEnv): void {
       await withApp(cmd, async (app) => {
         const account = await app.accounts.get('microsoft', name);
         if (account.kind !== 'organization') throw new CliError(`"${account.name}" is a personal sign-in: it reaches its own mailbox only (use --mailbox me).`, 2);
+        // Loaded here: the OAuth stack they bring is not needed by any other command.
+        const [{ microsoftEndpoints }, { GraphClient }] = await Promise.all([import('../../accounts/microsoft.js'), import('../../connectors/m365-kit/graph-client.js')]);
         const graph = new GraphClient({ graphUrl: microsoftEndpoints(endpointsFrom(process.env)).graphUrl, auth: app.tokens.authFor(account) });
         const users: UserRow[] = [];
         let url: string | undefined = '/users?$select=id,displayName,mail,userPrincipalName,accountEnabled&$top=999';

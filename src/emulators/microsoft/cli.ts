@@ -5,7 +5,6 @@
 import type { Command } from 'commander';
 import { CliError } from '../../cli/io.js';
 import type { CliEnv } from '../../cli/main.js';
-import { demoMicrosoftSeed, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, loadMicrosoftSeed, microsoftEnv, startMicrosoftEmulator } from './index.js';
 
 export function registerMicrosoftEmulator(emulate: Command, env: CliEnv): void {
   emulate
@@ -18,6 +17,8 @@ export function registerMicrosoftEmulator(emulate: Command, env: CliEnv): void {
     .action(async (opts: { port: string; host: string; seed?: string; latency: string }) => {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`Invalid --port "${opts.port}".`, 2);
+      // Loaded here, not at the top: every CLI command registers this one, and only it needs the emulator.
+      const { demoMicrosoftSeed, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, loadMicrosoftSeed, microsoftEnv, startMicrosoftEmulator } = await import('./index.js');
       const seed = opts.seed ? await loadMicrosoftSeed(opts.seed) : demoMicrosoftSeed();
       const emu = await startMicrosoftEmulator({ port, host: opts.host, seed, latencyMs: Number(opts.latency) || 0 });
       const mailboxes = [...emu.state.mailboxes.keys()].length;
