@@ -457,9 +457,15 @@ describe('vdir spoke', () => {
 
     it('still creates exclusively where hard links are not supported (FAT, some SMB mounts)', async () => {
       const eperm = Object.assign(new Error('operation not permitted'), { code: 'EPERM' });
-      const link = vi.spyOn(fsp, 'link').mockRejectedValue(eperm);
+      // Synchronous calls on a fast disk, promises on a slow one (WriteFs): refuse links either way.
+      const links = [
+        vi.spyOn(fs, 'linkSync').mockImplementation(() => {
+          throw eperm;
+        }),
+        vi.spyOn(fsp, 'link').mockRejectedValue(eperm),
+      ];
       const res = await vdir.create(card('u1', 'No', 'Links'), { marker: 'nolink' });
-      expect(link).toHaveBeenCalledOnce();
+      expect(links.reduce((n, spy) => n + spy.mock.calls.length, 0)).toBe(1);
       expect(await listFolder(dir)).toEqual(['nolink.vcf']);
       expect((await vdir.get(res.id))?.etag).toBe(res.etag);
       await expectKind(vdir.create(card('u1', 'No', 'Links'), { marker: 'nolink' }), 'already_exists');
@@ -536,12 +542,25 @@ describe('vdir spoke', () => {
       await writeVcf(dir, 'race.vcf', makeVcard({ uid: 'race', given: 'Ra', surname: 'Ce' }));
       const item = await vdir.get('race.vcf');
       const theirs = makeVcard({ uid: 'race', given: 'Ra', surname: 'Theirs' });
-      const realOpen = fsp.open.bind(fsp);
-      // Another tool saves the file just as the connector opens its temp file.
-      vi.spyOn(fsp, 'open').mockImplementation(async (...args: Parameters<typeof fsp.open>) => {
-        if (String(args[0]).includes('.tmp-')) await writeVcf(dir, 'race.vcf', theirs, { mtimeMs: Date.now() + 5000 });
-        return realOpen(...args);
+      // Another tool saves the file just as the connector opens its temp file (synchronously on a
+      // fast disk, with a callback on a slow one: see WriteFs).
+      const theirsSaved = (p: unknown): void => {
+        if (!String(p).includes('.tmp-')) return;
+        const target = path.join(dir, 'race.vcf');
+        fs.writeFileSync(target, theirs);
+        const t = new Date(Date.now() + 5000);
+        fs.utimesSync(target, t, t);
+      };
+      const realOpenSync = fs.openSync.bind(fs);
+      const realOpen = fs.open.bind(fs) as (...a: unknown[]) => void;
+      vi.spyOn(fs, 'openSync').mockImplementation((...args: Parameters<typeof fs.openSync>) => {
+        theirsSaved(args[0]);
+        return realOpenSync(...args);
       });
+      vi.spyOn(fs, 'open').mockImplementation(((...args: unknown[]) => {
+        theirsSaved(args[0]);
+        realOpen(...args);
+      }) as typeof fs.open);
       await expectKind(vdir.update('race.vcf', card('race', 'Ra', 'Mine'), { ifMatch: item?.etag ?? null, changed: ['name.surname'] }), 'conflict');
       expect(await readVcf(dir, 'race.vcf')).toBe(theirs);
       expect(await listFolder(dir)).toEqual(['race.vcf']);
@@ -571,6 +590,37 @@ describe('vdir spoke', () => {
       expect(await listFolder(dir)).toEqual([]);
       await vdir.delete('d.vcf', { ifMatch: item?.etag ?? null });
       expect(await vdir.get('d.vcf')).toBeNull();
+    });
+  });
+
+  describe('vdir: a slow file system', () => {
+    it('goes on with asynchronous calls once synchronous ones are slow, and every write stays whole', async () => {
+      // Every synchronous open takes 3 ms, as a round trip to a file server would.
+      const realOpenSync = fs.openSync.bind(fs);
+      vi.spyOn(fs, 'openSync').mockImplementation((...args: Parameters<typeof fs.openSync>) => {
+        const until = performance.now() + 3;
+        while (performance.now() < until) {
+          // busy: a synchronous call blocks the thread
+        }
+        return realOpenSync(...args);
+      });
+      const asyncOpens = vi.spyOn(fs, 'open');
+      const created = [];
+      for (let i = 0; i < 20; i++) created.push(await vdir.create(card(`u${i}`, 'Slow', `Disk${i}`), { marker: `slow${i}` }));
+      expect(asyncOpens).toHaveBeenCalled();
+
+      const pull = await collectPull(vdir);
+      expect(pull.items.map((i) => [i.id, i.etag]).sort()).toEqual(created.map((r) => [r.id, r.etag]).sort());
+      const first = created[0];
+      if (first === undefined) throw new Error('nothing created');
+      const updated = await vdir.update(first.id, card('u0', 'Slow', 'Renamed'), { ifMatch: first.etag, changed: ['name.surname'] });
+      const got = await vdir.get(first.id);
+      expect(got?.etag).toBe(updated.etag);
+      expect(got?.card.name?.components).toContainEqual({ kind: 'surname', value: 'Renamed' });
+      await expectKind(vdir.create(card('u1', 'Slow', 'Again'), { marker: 'slow1' }), 'already_exists');
+      await vdir.delete(first.id, { ifMatch: updated.etag });
+      // No temp file is left behind.
+      expect(await listFolder(dir)).toEqual(created.slice(1).map((r) => r.id).sort());
     });
   });
 });

@@ -19,9 +19,11 @@ export interface LiftInput {
   stat: BigIntStats;
   notUtf8?: boolean;
   defaultRegion: string;
+  /** The marker stamped in `text`, when the caller stamped it itself (spares looking for it). */
+  marker?: string;
 }
 
-export function liftVcf({ id, text, stat, notUtf8 = false, defaultRegion }: LiftInput): LiftResult {
+export function liftVcf({ id, text, stat, notUtf8 = false, defaultRegion, marker }: LiftInput): LiftResult {
   let parsed: ReturnType<typeof parseVCard>;
   try {
     parsed = parseVCard(text, { defaultRegion });
@@ -41,7 +43,7 @@ export function liftVcf({ id, text, stat, notUtf8 = false, defaultRegion }: Lift
   }
   return {
     kind: 'item',
-    item: { id, etag: etagOf(stat), card: parsed.card, marker: readMarkerStamp(text), modifiedAt: modifiedAtOf(stat) },
+    item: { id, etag: etagOf(stat), card: parsed.card, marker: marker ?? readMarkerStamp(text), modifiedAt: modifiedAtOf(stat) },
     problems,
   };
 }
