@@ -3,6 +3,8 @@
  * helpers both use. Each measured phase runs in a child process of its own, so that its peak RSS
  * and CPU time are its own and not the harness's.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import type { RunSummary } from '../src/engine/run/report.js';
 
 export interface SpokeSpec {
@@ -158,4 +160,28 @@ export function int(n: number): string {
 
 export function errorText(e: unknown): string {
   return e instanceof Error ? (e.stack ?? e.message) : String(e);
+}
+
+/**
+ * The repository root, whether a script runs from `bench/` (tsx) or compiled from
+ * `dist-bench/bench/` (`npm run bench`): the nearest folder above `from` that holds package.json.
+ */
+export function repoRoot(from: string): string {
+  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
+  }
+}
+
+/**
+ * Replaces the generated part of one benchmark's section of a Markdown file: the text between
+ * `<!-- BEGIN GENERATED: name …-->` and `<!-- END GENERATED: name -->`. `body` starts with the
+ * new BEGIN line (whose command may differ from the old one) and ends with the END line.
+ */
+export function replaceGenerated(text: string, name: string, body: string): string | null {
+  const start = text.indexOf(`<!-- BEGIN GENERATED: ${name} `);
+  const endMarker = `<!-- END GENERATED: ${name} -->`;
+  const end = text.indexOf(endMarker);
+  if (start < 0 || end < start) return null;
+  return `${text.slice(0, start)}${body}${text.slice(end + endMarker.length)}`;
 }

@@ -1,9 +1,18 @@
 /**
- * `npm run bench`: sync generated address books through three vdir spokes with the real engine and
- * record wall time, CPU time, peak memory and throughput (docs/benchmarks.md, bench/results/).
+ * `npm run bench`: every benchmark of docs/benchmarks.md, one after another — Google and Microsoft
+ * 365 (on their emulators, seconds each; google/run.ts, microsoft/run.ts, each in a child process),
+ * then the vdir one (15+ minutes), which is this file's own work: sync generated address books
+ * through three vdir spokes with the real engine and record wall time, CPU time, peak memory and
+ * throughput (docs/benchmarks.md, bench/results/).
  *
- *   npm run bench                              sizes 10,000 and 100,000; updates the docs
- *   npm run bench -- --quick                   2,000 contacts, a smoke test (docs untouched)
+ *   npm run bench                              all three; updates the docs
+ *   npm run bench -- --only google             one of them (google, microsoft, vdir; a comma list for several)
+ *   npm run bench -- --quick                   smoke test of all three: vdir at 2,000 contacts, the others
+ *                                              at small sizes (docs untouched)
+ *   --no-write (print only), --report-only (render the docs again from bench/results/), --tmp DIR:
+ *                                              for every benchmark
+ *
+ * The other options are the vdir benchmark's, and without --only they select it alone:
  *   npm run bench -- --sizes 10000,50000       other sizes
  *   npm run bench -- --runs 5                  repetitions of the cheap phases (default 3)
  *   npm run bench -- --profile --sizes 100000  where the time goes: SQLite and connector timers and
@@ -12,8 +21,7 @@
  *   --env NAME=VALUE                           environment of the measured processes (experiments)
  *   --planner-fix                              experiment: what the entities-lookup fix would give
  *   --no-shared-phones                         experiment: data without shared switchboard numbers
- *   --report-only                              render docs/benchmarks.md again from bench/results/latest.json
- *   --keep (keep the generated data), --tmp DIR (where to put it), --no-write (print only)
+ *   --keep (keep the generated data)
  *
  * Per size: generate the folders (not measured), create the hub and spokes, then each measured
  * phase in a child process of its own (phase.ts): the initial sync; no-op re-syncs; incremental
@@ -440,8 +448,8 @@ function printProfile(sizes: SizeResult[]): void {
   }
 }
 
-async function main(): Promise<number> {
-  const argv = process.argv.slice(2);
+/** The vdir benchmark. `argv`: its options; `recorded`: the whole command line, for the results. */
+async function vdirMain(argv: string[], recorded: string[]): Promise<number> {
   const o = parseOptions(argv);
   phaseEnv = o.env;
   if (o.reportOnly) {
@@ -473,12 +481,12 @@ async function main(): Promise<number> {
   if (o.profile) await fsp.mkdir(profileDir, { recursive: true });
   const failures: string[] = [];
   const sizes: SizeResult[] = [];
-  const npmArgs = argv.length > 0 ? ` -- ${argv.join(' ')}` : '';
+  const npmArgs = recorded.length > 0 ? ` -- ${recorded.join(' ')}` : '';
   const results = (): BenchResults => {
     const r: BenchResults = {
       benchmark: 'vdir',
       command: `npm run bench${npmArgs}`,
-      nodeCommand: `tsc -p tsconfig.bench.json && node --expose-gc dist-bench/bench/run.js${argv.length > 0 ? ` ${argv.join(' ')}` : ''}`,
+      nodeCommand: `tsc -p tsconfig.bench.json && node --expose-gc dist-bench/bench/run.js${recorded.length > 0 ? ` ${recorded.join(' ')}` : ''}`,
       startedAt,
       finishedAt: new Date().toISOString(),
       machine,
@@ -528,6 +536,94 @@ async function main(): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+// ----------------------------------------------------------------------------------------------
+// `npm run bench`: which benchmarks, and the Google and Microsoft ones in child processes of their own
+// (they set emulator URLs in process.env and run the CLI in-process; nothing of that may leak into
+// the vdir benchmark).
+
+const BENCHMARKS = ['google', 'microsoft', 'vdir'] as const;
+type Benchmark = (typeof BENCHMARKS)[number];
+
+/** Options every benchmark understands; any other option belongs to the vdir benchmark alone. */
+const SHARED_FLAGS = new Set(['--quick', '--no-write', '--report-only']);
+const SHARED_VALUED = new Set(['--tmp']);
+
+/** Sizes of the Google and Microsoft runs under --quick (printed only, like a quick vdir run). */
+const QUICK_ARGS: Record<Exclude<Benchmark, 'vdir'>, string[]> = { google: ['--n', '200'], microsoft: ['--n', '100'] };
+
+interface Selection {
+  benchmarks: Benchmark[];
+  /** The command line without --only, for the vdir benchmark's parser. */
+  rest: string[];
+  /** Why the selection is what it is, when it is not what was asked for in so many words. */
+  note?: string;
+}
+
+function selectBenchmarks(argv: readonly string[]): Selection {
+  const rest: string[] = [];
+  const only: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--only') {
+      const v = argv[++i];
+      if (v === undefined) throw new BenchFailure(`--only: give one of ${BENCHMARKS.join(', ')} (or a comma list)`);
+      only.push(...v.split(','));
+    } else if (a.startsWith('--only=')) only.push(...a.slice('--only='.length).split(','));
+    else rest.push(a);
+  }
+  const unknown = only.filter((b) => !(BENCHMARKS as readonly string[]).includes(b));
+  if (unknown.length > 0) throw new BenchFailure(`--only: unknown benchmark "${unknown.join(', ')}" (known: ${BENCHMARKS.join(', ')})`);
+  if (only.length > 0) return { benchmarks: BENCHMARKS.filter((b) => only.includes(b)), rest };
+  const name = (a: string): string => a.split('=')[0] as string;
+  const vdirOnly = rest.filter((a, i) => a.startsWith('-') && !SHARED_FLAGS.has(name(a)) && !SHARED_VALUED.has(name(a)) && !SHARED_VALUED.has(rest[i - 1] ?? ''));
+  if (vdirOnly.length > 0) return { benchmarks: ['vdir'], rest, note: `${vdirOnly.join(' ')}: options of the vdir benchmark, which runs alone (add --only to choose)` };
+  return { benchmarks: [...BENCHMARKS], rest };
+}
+
+/** Runs bench/<name>/run.js in a child process; its exit code. */
+async function runChildBenchmark(name: Exclude<Benchmark, 'vdir'>, rest: readonly string[]): Promise<number> {
+  const args: string[] = [];
+  if (rest.includes('--quick')) args.push(...QUICK_ARGS[name]);
+  if (rest.includes('--no-write')) args.push('--no-write');
+  if (rest.includes('--report-only')) args.push('--report-only');
+  const tmpAt = rest.indexOf('--tmp');
+  const tmp = tmpAt >= 0 ? rest[tmpAt + 1] : rest.find((a) => a.startsWith('--tmp='))?.slice('--tmp='.length);
+  // The two runners put their data in os.tmpdir(), which follows TMPDIR.
+  const env = tmp !== undefined ? { ...process.env, TMPDIR: path.resolve(tmp) } : process.env;
+  log(`\n== ${name} benchmark (bench/${name}/run.ts${args.length > 0 ? ` ${args.join(' ')}` : ''}) ==`);
+  const t0 = performance.now();
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(HERE, name, 'run.js'), ...args], { stdio: ['ignore', 'inherit', 'inherit'], env });
+    child.on('error', reject);
+    child.on('exit', (c) => resolve(c));
+  });
+  log(`== ${name} benchmark: ${code === 0 ? 'done' : `FAILED (exit code ${code})`} in ${((performance.now() - t0) / 1000).toFixed(1)} s ==`);
+  return code ?? 1;
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const sel = selectBenchmarks(argv);
+  if (sel.note !== undefined) log(sel.note);
+  // A mistyped vdir option must fail now, not after the other benchmarks have run.
+  if (sel.benchmarks.includes('vdir')) parseOptions(sel.rest);
+  const failed: string[] = [];
+  for (const b of sel.benchmarks) {
+    if (b === 'vdir') {
+      if (sel.benchmarks.length > 1) log('\n== vdir benchmark ==');
+      try {
+        if ((await vdirMain(sel.rest, argv)) !== 0) failed.push(b);
+      } catch (e) {
+        // Reported, and the other benchmarks still run.
+        process.stderr.write(`\nbench (vdir): ${e instanceof BenchFailure ? e.message : errorText(e)}\n`);
+        failed.push(b);
+      }
+    } else if ((await runChildBenchmark(b, sel.rest)) !== 0) failed.push(b);
+  }
+  if (sel.benchmarks.length > 1) log(`\n${failed.length === 0 ? `all ${sel.benchmarks.length} benchmarks done` : `FAILED: ${failed.join(', ')}`}`);
+  return failed.length === 0 ? 0 : 1;
 }
 
 main().then(

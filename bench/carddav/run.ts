@@ -5,6 +5,7 @@
  *   npm run bench:carddav                 # 1,000 and 5,000 contacts
  *   npm run bench:carddav -- --sizes 1000 # one size
  *   npm run bench:carddav -- --tools vdirsyncer --sizes 5000
+ *   npm run bench:carddav -- --sizes 200 --no-write   # a trial: docs/benchmarks.md is left alone
  *
  * Per size N, each tool gets its own fresh pair of collections with the same content:
  *   A = Radicale (htpasswd Basic auth), seeded with N generated vCards (bench/carddav/gen_vcards.py,
@@ -16,7 +17,8 @@
  * Measured per phase: wall time, client CPU time (user + sys) and peak RSS of the client process
  * (/usr/bin/time), and HTTP requests counted by a proxy in front of each server (counting-proxy.ts).
  *
- * Output: bench/carddav/results/results-<date-time>.json and .md (a markdown table), also printed.
+ * Output: bench/carddav/results/results-<date-time>.json and .md (a markdown table), also printed,
+ * and the generated part of the CardDAV section of docs/benchmarks.md (unless --no-write).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -43,6 +45,8 @@ interface PhaseResult {
   reqA: Record<string, number>;
   reqB: Record<string, number>;
   ok: boolean;
+  /** The 1-minute load average when the phase ended: the box is shared, so figures need it beside them. */
+  load: number;
 }
 
 function arg(name: string, def: string): string {
@@ -105,6 +109,7 @@ async function main(): Promise<void> {
   const tools = arg('--tools', 'hubsync,vdirsyncer').split(',') as ('hubsync' | 'vdirsyncer')[];
   for (const b of ['radicale', 'xandikos', 'vdirsyncer']) requireBinary(b);
   if (!existsSync('/usr/bin/time')) throw new Error('/usr/bin/time is missing: apt-get install -y time');
+  const started = { at: new Date(), load: os.loadavg()[0] ?? 0 };
   const work = await mkdtemp(path.join(os.tmpdir(), 'hubsync-bench-carddav-'));
   console.log(`work folder: ${work}`);
 
@@ -143,6 +148,7 @@ async function main(): Promise<void> {
   const md = table(results);
   await writeFile(path.join(outDir, `results-${stamp}.md`), md);
   console.log(`\n${md}`);
+  if (!process.argv.includes('--no-write')) await writeDocs(md, stamp, started, commandLine());
   // The logs of every command stay in the work folder; the generated cards are dropped.
   for (const n of sizes) await rm(path.join(work, `gen-${n}`), { recursive: true, force: true });
   console.log(`logs: ${work}`);
@@ -189,9 +195,9 @@ async function runTool(
       ok &&= t.ok;
       if (!t.ok) console.log(`   ${tool} ${name}: FAILED, see ${dir}`);
     }
-    const res: PhaseResult = { tool, n, phase: name, wallS, cpuS, peakMb, runS, reqA: pa.counts(), reqB: pb.counts(), ok };
+    const res: PhaseResult = { tool, n, phase: name, wallS, cpuS, peakMb, runS, reqA: pa.counts(), reqB: pb.counts(), ok, load: os.loadavg()[0] ?? 0 };
     out.push(res);
-    console.log(`   ${tool.padEnd(10)} ${name.padEnd(22)} ${wallS.toFixed(2).padStart(8)} s  cpu ${cpuS.toFixed(2).padStart(6)} s  ${peakMb.toFixed(0).padStart(4)} MB  A ${pa.total()}  B ${pb.total()}`);
+    console.log(`   ${tool.padEnd(10)} ${name.padEnd(22)} ${wallS.toFixed(2).padStart(8)} s  cpu ${cpuS.toFixed(2).padStart(6)} s  ${peakMb.toFixed(0).padStart(4)} MB  A ${pa.total()}  B ${pb.total()}  load ${res.load.toFixed(1)}`);
   };
 
   let sync: string[][];
@@ -244,6 +250,39 @@ async function runTool(
   return out;
 }
 
+/** The command as a person would type it (`npm run bench:carddav -- …`). */
+function commandLine(): string {
+  const args = process.argv.slice(2);
+  return `npm run bench:carddav${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`;
+}
+
+/** Rewrites the generated part of the CardDAV section of docs/benchmarks.md with this run's table. */
+async function writeDocs(md: string, stamp: string, started: { at: Date; load: number }, command: string): Promise<void> {
+  const file = path.join(repo, 'docs', 'benchmarks.md');
+  const body = [
+    `<!-- BEGIN GENERATED: carddav (${command}) -->`,
+    '',
+    `Run ${started.at.toISOString().slice(0, 16).replace('T', ' ')} UTC with \`${command}\`, Node ${process.version}, ${os.cpus().length} CPUs,`,
+    `1-minute load average ${started.load.toFixed(1)} at the start and ${(os.loadavg()[0] ?? 0).toFixed(1)} at the end (the last column: at the end of each phase).`,
+    `Raw results: \`bench/carddav/results/results-${stamp}.{json,md}\`.`,
+    '',
+    md.trimEnd(),
+    '',
+    '<!-- END GENERATED: carddav -->',
+  ].join('\n');
+  const text = await readFile(file, 'utf8');
+  const start = text.indexOf('<!-- BEGIN GENERATED: carddav ');
+  const endMarker = '<!-- END GENERATED: carddav -->';
+  const end = text.indexOf(endMarker);
+  const next = start < 0 || end < start ? null : `${text.slice(0, start)}${body}${text.slice(end + endMarker.length)}`;
+  if (next === null) {
+    console.log(`${file}: no CardDAV GENERATED markers; the docs were left alone`);
+    return;
+  }
+  await writeFile(file, next);
+  console.log(`rewrote the CardDAV results in ${file}`);
+}
+
 function fmtReq(r: Record<string, number>): string {
   const total = Object.values(r).reduce((x, y) => x + y, 0);
   const parts = Object.entries(r).sort(([x], [y]) => x.localeCompare(y)).map(([m, c]) => `${c} ${m}`);
@@ -252,14 +291,14 @@ function fmtReq(r: Record<string, number>): string {
 
 function table(rs: PhaseResult[]): string {
   const lines = [
-    '| N | phase | tool | wall s | of which the sync run s | client CPU s | peak MB | requests A (Radicale) | requests B (Xandikos) | total requests |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| N | phase | tool | wall s | of which the sync run s | client CPU s | peak MB | requests A (Radicale) | requests B (Xandikos) | total requests | load |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   const order = ['setup', 'first sync', 'no-op re-sync', '10+10 edits re-sync', 'no-op again'];
   const sorted = [...rs].sort((x, y) => x.n - y.n || order.indexOf(x.phase) - order.indexOf(y.phase) || x.tool.localeCompare(y.tool));
   for (const r of sorted) {
     const total = Object.values(r.reqA).reduce((x, y) => x + y, 0) + Object.values(r.reqB).reduce((x, y) => x + y, 0);
-    lines.push(`| ${r.n} | ${r.phase} | ${r.tool}${r.ok ? '' : ' (FAILED)'} | ${r.wallS.toFixed(2)} | ${r.runS === null ? '' : r.runS.toFixed(2)} | ${r.cpuS.toFixed(2)} | ${r.peakMb.toFixed(0)} | ${fmtReq(r.reqA)} | ${fmtReq(r.reqB)} | ${total} |`);
+    lines.push(`| ${r.n} | ${r.phase} | ${r.tool}${r.ok ? '' : ' (FAILED)'} | ${r.wallS.toFixed(2)} | ${r.runS === null ? '' : r.runS.toFixed(2)} | ${r.cpuS.toFixed(2)} | ${r.peakMb.toFixed(0)} | ${fmtReq(r.reqA)} | ${fmtReq(r.reqB)} | ${total} | ${r.load.toFixed(1)} |`);
   }
   return `${lines.join('\n')}\n`;
 }

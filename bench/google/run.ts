@@ -1,11 +1,13 @@
 /**
- * Google Contacts benchmark (`npm run bench:google`): two Google accounts of N contacts each (half
- * of them the same people) on the Google emulator, synced through one hub with the CLI. Counts
- * People API requests by endpoint (the emulator counts them) against the lower bound that page
- * sizes and batch limits allow, and checks that a no-op re-sync costs one request per spoke.
+ * Google Contacts benchmark (`npm run bench -- --only google`, also part of `npm run bench`): two
+ * Google accounts of N contacts each (half of them the same people) on the Google emulator, synced
+ * through one hub with the CLI. Counts People API requests by endpoint (the emulator counts them)
+ * against the lower bound that page sizes and batch limits allow, and checks that a no-op re-sync
+ * costs one request per spoke.
  *
- *   npm run bench:google                # N = 2,000; rewrites the Google section of docs/benchmarks.md
- *   npm run bench:google -- --n 500     # another size (results printed, docs untouched)
+ *   npm run bench -- --only google      # N = 2,000; rewrites the Google section of docs/benchmarks.md
+ *   npm run bench:google [-- --n 500]   # the same through tsx; another size is printed only
+ *   --no-write                          # print only; --report-only: render the docs from bench/results/google.json
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -13,9 +15,12 @@ import path from 'node:path';
 import { main } from '../../src/cli/main.js';
 import type { Io } from '../../src/cli/io.js';
 import { googleEnv, sampleSeed, startGoogle } from '../../src/emulators/google/index.js';
+import { replaceGenerated, repoRoot } from '../common.js';
 
-const BEGIN = '<!-- BEGIN GENERATED: google (npm run bench:google) -->';
+const BEGIN = '<!-- BEGIN GENERATED: google (npm run bench -- --only google) -->';
 const END = '<!-- END GENERATED: google -->';
+const ROOT = repoRoot(import.meta.dirname);
+const RESULTS = path.join(ROOT, 'bench', 'results', 'google.json');
 const A = 'ann@bench.example';
 const B = 'ben@bench.example';
 
@@ -37,6 +42,12 @@ async function cli(data: string, ...args: string[]): Promise<string> {
 
 async function run(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv.includes('--report-only')) {
+    await writeDocs(JSON.parse(await readFile(RESULTS, 'utf8')) as Parameters<typeof writeDocs>[0]);
+    process.stdout.write(`docs/benchmarks.md: Google section rendered again from ${path.relative(process.cwd(), RESULTS)}\n`);
+    return;
+  }
+  const write = !argv.includes('--no-write');
   const nArg = argv.indexOf('--n');
   const n = nArg >= 0 ? Number(argv[nArg + 1]) : 2000;
   const shared = Math.floor(n / 2);
@@ -82,8 +93,11 @@ async function run(): Promise<void> {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     const ratio = initial.calls / bound;
     process.stdout.write(`initial sync: ${initial.calls} People API calls, lower bound ${bound} (ratio ${ratio.toFixed(2)}; target ≤ 1.10: ${ratio <= 1.1 ? 'met' : 'MISSED'}); no-op re-sync: ${noop.calls} calls for 2 spokes (target 2: ${noop.calls === 2 ? 'met' : 'MISSED'})\n`);
-    if (nArg < 0) await writeDocs(result);
-    await writeFile(path.join(import.meta.dirname, '..', 'results', 'google.json'), `${JSON.stringify(result, null, 2)}\n`).catch(() => undefined);
+    if (nArg < 0 && write) {
+      await writeDocs(result);
+      await writeFile(RESULTS, `${JSON.stringify(result, null, 2)}\n`);
+      process.stdout.write('docs/benchmarks.md (Google section) and bench/results/google.json updated\n');
+    }
   } finally {
     await emu.close();
     await rm(tmp, { recursive: true, force: true });
@@ -98,7 +112,7 @@ function table(byRoute: Record<string, number>): string {
 }
 
 async function writeDocs(r: { date: string; n: number; shared: number; union: number; bound: number; initial: Round; settle: Round; noop: Round; cpus: number; node: string }): Promise<void> {
-  const file = path.join(import.meta.dirname, '..', '..', 'docs', 'benchmarks.md');
+  const file = path.join(ROOT, 'docs', 'benchmarks.md');
   const ratio = r.initial.calls / r.bound;
   const body = [
     BEGIN,
@@ -118,11 +132,9 @@ async function writeDocs(r: { date: string; n: number; shared: number; union: nu
     '',
     END,
   ].join('\n');
-  const text = await readFile(file, 'utf8');
-  const start = text.indexOf(BEGIN);
-  const end = text.indexOf(END);
-  if (start < 0 || end < 0) throw new Error(`docs/benchmarks.md has no Google section markers (${BEGIN})`);
-  await writeFile(file, `${text.slice(0, start)}${body}${text.slice(end + END.length)}`);
+  const next = replaceGenerated(await readFile(file, 'utf8'), 'google', body);
+  if (next === null) throw new Error(`docs/benchmarks.md has no Google section markers (${BEGIN})`);
+  await writeFile(file, next);
 }
 
 await run();

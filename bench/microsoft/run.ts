@@ -1,13 +1,14 @@
 /**
- * Microsoft 365 benchmark (`npx tsx bench/microsoft/run.ts`): a GAL of 500 users synced into five
+ * Microsoft 365 benchmark (`npm run bench -- --only microsoft`, also part of `npm run bench`): a GAL of 500 users synced into five
  * mailboxes ("allow create" on each) through one hub with the CLI, on the Microsoft emulator with a
  * fixed latency per Graph request (and per `$batch` item, which Outlook runs 4 at a time). Counts
  * Graph requests by endpoint (the emulator counts them) against the lower bound that page sizes and
  * `$batch` allow, compares wall time with what 4 concurrent requests per mailbox permit, and checks
  * that a no-op re-sync costs one request per spoke.
  *
- *   npx tsx bench/microsoft/run.ts                    # N = 500, latency 20 ms; rewrites the Microsoft section of docs/benchmarks.md
- *   npx tsx bench/microsoft/run.ts -- --n 200 --latency 5   # other settings (results printed, docs untouched)
+ *   npm run bench -- --only microsoft           # N = 500, latency 20 ms; rewrites the Microsoft section of docs/benchmarks.md
+ *   npm run bench:microsoft [-- --n 200 --latency 5]   # the same through tsx; other settings are printed only
+ *   --no-write                                  # print only; --report-only: render the docs from bench/results/microsoft.json
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,9 +17,12 @@ import type { Io } from '../../src/cli/io.js';
 import { main } from '../../src/cli/main.js';
 import { M365ContactsConnector, parseM365ContactsConfig } from '../../src/connectors/m365-contacts/m365-contacts-connector.js';
 import { galUsers, microsoftEnv, startMicrosoftEmulator, type MicrosoftEmulator } from '../../src/emulators/microsoft/index.js';
+import { replaceGenerated, repoRoot } from '../common.js';
 
-const BEGIN = '<!-- BEGIN GENERATED: microsoft (npx tsx bench/microsoft/run.ts) -->';
+const BEGIN = '<!-- BEGIN GENERATED: microsoft (npm run bench -- --only microsoft) -->';
 const END = '<!-- END GENERATED: microsoft -->';
+const ROOT = repoRoot(import.meta.dirname);
+const RESULTS = path.join(ROOT, 'bench', 'results', 'microsoft.json');
 const TENANT = '3c9d8e7f-6a5b-4c4d-8e3f-2a1b0c9d8e7f';
 const APP = { id: 'be4c4b00-0000-4000-8000-000000000001', secret: 'bench-secret' };
 const MAILBOXES = 5;
@@ -51,6 +55,12 @@ function arg(argv: string[], name: string, dflt: number): number {
 
 async function run(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv.includes('--report-only')) {
+    await writeDocs(JSON.parse(await readFile(RESULTS, 'utf8')) as Parameters<typeof writeDocs>[0]);
+    process.stdout.write(`docs/benchmarks.md: Microsoft section rendered again from ${path.relative(process.cwd(), RESULTS)}\n`);
+    return;
+  }
+  const write = !argv.includes('--no-write');
   const n = arg(argv, '--n', 500);
   const latency = arg(argv, '--latency', 20);
   const custom = argv.includes('--n') || argv.includes('--latency');
@@ -145,8 +155,11 @@ async function run(): Promise<void> {
         `wall ${(initial.ms / 1000).toFixed(1)} s vs ${MAILBOXES} × ${(perMailboxFloorMs / 1000).toFixed(1)} s at 4 in flight per mailbox; ` +
         `no-op re-sync: ${noop.calls} requests for ${MAILBOXES + 1} spokes (target ${MAILBOXES + 1}: ${noop.calls === MAILBOXES + 1 ? 'met' : 'MISSED'})\n`,
     );
-    if (!custom) await writeDocs(result);
-    await writeFile(path.join(import.meta.dirname, '..', 'results', 'microsoft.json'), `${JSON.stringify(result, null, 2)}\n`).catch(() => undefined);
+    if (!custom && write) {
+      await writeDocs(result);
+      await writeFile(RESULTS, `${JSON.stringify(result, null, 2)}\n`);
+      process.stdout.write('docs/benchmarks.md (Microsoft section) and bench/results/microsoft.json updated\n');
+    }
   } finally {
     await emu.close();
     await rm(tmp, { recursive: true, force: true });
@@ -159,7 +172,7 @@ function table(r: Round): string {
 }
 
 async function writeDocs(r: { date: string; n: number; people: number; mailboxes: number; latencyMs: number; bound: number; perMailboxFloorMs: number; connectorMs: number; initial: Round; settle: Round; noop: Round; highestInFlight: number; cpus: number; node: string }): Promise<void> {
-  const file = path.join(import.meta.dirname, '..', '..', 'docs', 'benchmarks.md');
+  const file = path.join(ROOT, 'docs', 'benchmarks.md');
   const ratio = r.initial.calls / r.bound;
   const floorAll = r.mailboxes * r.perMailboxFloorMs;
   const body = [
@@ -188,11 +201,9 @@ async function writeDocs(r: { date: string; n: number; people: number; mailboxes
     END,
   ].join('\n');
   const text = await readFile(file, 'utf8');
-  const start = text.indexOf(BEGIN);
-  const end = text.indexOf(END);
-  const section = `## Microsoft 365 spokes (Graph, on the Microsoft emulator)\n\nWhat it does: see the header of \`bench/microsoft/run.ts\`. How to run it: \`npx tsx bench/microsoft/run.ts\` (rewrites this section).\n\n${body}\n`;
-  if (start < 0 || end < 0) await writeFile(file, `${text.replace(/\s*$/, '\n\n')}${section}`);
-  else await writeFile(file, `${text.slice(0, start)}${body}${text.slice(end + END.length)}`);
+  const next = replaceGenerated(text, 'microsoft', body);
+  const section = `## Microsoft 365 spokes (Graph, on the Microsoft emulator)\n\nWhat it does: see the header of \`bench/microsoft/run.ts\`. How to run it: \`npm run bench -- --only microsoft\` (rewrites this section).\n\n${body}\n`;
+  await writeFile(file, next ?? `${text.replace(/\s*$/, '\n\n')}${section}`);
 }
 
 await run();
