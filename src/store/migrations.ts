@@ -297,11 +297,25 @@ const linkEtags: Migration = {
   },
 };
 
+/**
+ * 0005: the item's text as the spoke stores it, kept with the link for connectors that rewrite
+ * items in place (CardDAV): an update then needs no read of the item first.
+ */
+const linkRaw: Migration = {
+  async up(db: AnyDb) {
+    await db.schema.alterTable('links').addColumn('raw', 'text').execute();
+  },
+  async down(db: AnyDb) {
+    await db.schema.alterTable('links').dropColumn('raw').execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-accounts': accounts,
   '0003-organizations': organizations,
   '0004-link-etags': linkEtags,
+  '0005-link-raw': linkRaw,
 };
 
 class InCodeMigrations implements MigrationProvider {

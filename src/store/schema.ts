@@ -76,6 +76,8 @@ export interface LinkTable {
   /** active | held (a deletion held by a gate). */
   state: string;
   observed_at: number;
+  /** The item as the spoke stores it at `etag`, when its connector gives it (RemoteItem.raw). */
+  raw: string | null;
 }
 
 export interface IntentTable {

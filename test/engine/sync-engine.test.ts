@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBackend, MemoryRegistry, memoryConnectorFactory, ManualClock } from '../../src/connectors/memory/memory-connector.js';
-import type { ConnectorFactory } from '../../src/connectors/kit/contract.js';
+import type { ConnectorFactory, RemoteItem } from '../../src/connectors/kit/contract.js';
 import { uuidv7Generator } from '../../src/engine/ids.js';
 import { defaultSpokeOptions, type SpokeOptions } from '../../src/engine/plan/options.js';
 import { confirmHeld, resolveConflict } from '../../src/engine/run/decisions.js';
@@ -208,6 +208,66 @@ describe.each(stores)('sync engine on $dialect', (ts) => {
     expect(writes(a)).toBe(0);
     const pending = await store.db.selectFrom('intents').select('id').execute();
     expect(pending).toEqual([]);
+  });
+
+  it("keeps a spoke's own text of each item and hands it back to the next update of it (`raw`, `previous`)", async () => {
+    // A memory spoke dressed as one whose connector gives its stored text (as CardDAV does): the
+    // text is "raw@<etag>", so the test sees which version of it an update was given.
+    const previous: (string | undefined)[] = [];
+    const plain = memoryConnectorFactory(registry) as ConnectorFactory;
+    const dressed: ConnectorFactory = {
+      ...plain,
+      type: 'memory-raw',
+      create: (config, env) => {
+        const c = plain.create(config, env);
+        const tag = (i: RemoteItem): RemoteItem => ({ ...i, raw: `raw@${i.etag}` });
+        return {
+          capabilities: c.capabilities,
+          identity: () => c.identity(),
+          async *pull(req) {
+            for await (const p of c.pull(req)) yield { ...p, items: p.items.map(tag) };
+          },
+          get: async (id) => {
+            const i = await c.get(id);
+            return i && tag(i);
+          },
+          findByMarker: async (m) => (await c.findByMarker(m)).map(tag),
+          create: async (card, o) => {
+            const r = await c.create(card, o);
+            return { ...r, raw: `raw@${r.etag}` };
+          },
+          update: async (id, card, o) => {
+            previous.push(o.previous);
+            const r = await c.update(id, card, o);
+            return { ...r, raw: `raw@${r.etag}` };
+          },
+          delete: (id, o) => c.delete(id, o),
+        };
+      },
+    };
+    deps = { ...deps, factories: new Map([...deps.factories, ['memory-raw', dressed]]) };
+    const a = await spoke('a', new MemoryBackend({ now: clock.now }));
+    const b = new MemoryBackend({ now: clock.now });
+    registry.add('b', b);
+    const hub = await store.db.selectFrom('hubs').select('id').where('name', '=', 'H').executeTakeFirstOrThrow();
+    await addSpoke(store.db, { id: deps.ids(), hubId: hub.id, name: 'b', type: 'memory-raw', config: { backend: 'b' }, options: { ...defaultSpokeOptions(), allowCreate: true }, now: clock.now() });
+
+    const ann = a.userCreate(makeCard({ given: 'Ann', emails: ['ann@x.example'] }));
+    await sync();
+    const inB = b.list()[0];
+    a.userUpdate(ann, (c) => ({ ...c, notes: { n1: { '@type': 'Note', note: 'first' } } }));
+    await sync();
+    // The text the create left, at the etag the update's If-Match names.
+    expect(previous).toEqual([`raw@${inB?.etag}`]);
+
+    b.userUpdate(inB?.id as string, (c) => ({ ...c, titles: { t1: { '@type': 'Title', name: 'Chef' } } }));
+    await sync();
+    const afterEdit = b.list()[0]?.etag;
+    a.userUpdate(ann, (c) => ({ ...c, notes: { n1: { '@type': 'Note', note: 'second' } } }));
+    await sync();
+    // The text the pull read after the person's edit on b.
+    expect(previous.at(-1)).toBe(`raw@${afterEdit}`);
+    expect(cards(b)[0]?.titles && Object.values(cards(b)[0]?.titles ?? {})[0]?.name).toBe('Chef');
   });
 
   it('lets one process at a time sync a hub', async () => {

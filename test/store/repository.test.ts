@@ -5,7 +5,7 @@ import { defaultSpokeOptions } from '../../src/engine/plan/options.js';
 import { stateFromFields } from '../../src/engine/plan/hub-state.js';
 import type { RunContext } from '../../src/engine/run/context.js';
 import { keyOwnerCounts, loadEntity, saveEntities } from '../../src/engine/run/entities.js';
-import { loadEtagIndex, loadLinksByRemote, upsertLink } from '../../src/engine/run/links.js';
+import { loadEtagIndex, loadLinksByEntity, loadLinksByRemote, upsertLink } from '../../src/engine/run/links.js';
 import { PlanGuard } from '../../src/engine/run/plan-guard.js';
 import { addSpoke, createHub, getHub, getSpoke, listHubs, setSpokeOptions } from '../../src/store/hubs.js';
 import { acquireLease, LeaseHeldError, releaseLease } from '../../src/store/lease.js';
@@ -88,9 +88,11 @@ describe.each(stores)('hub store on $dialect', (ts) => {
     const journal = await store.db.selectFrom('journal').selectAll().where('entity_id', '=', id).execute();
     expect(journal.map((j) => [j.action, j.run_id, j.spoke_id])).toEqual([['create', 'run-1', s.id]]);
 
-    const link = { spokeId: s.id, entityId: id, remoteId: 'r1', etag: 'e1', base: fields, baseHash: 'h', baseVersion: 1, state: 'active' as const, observedAt: 1 };
+    const link = { spokeId: s.id, entityId: id, remoteId: 'r1', etag: 'e1', base: fields, baseHash: 'h', baseVersion: 1, state: 'active' as const, observedAt: 1, raw: 'BEGIN:VCARD…' };
     await upsertLink(store.db, link);
-    await upsertLink(store.db, { ...link, etag: 'e2' });
+    expect((await loadLinksByEntity(store.db, s.id, [id])).get(id)?.raw).toBe('BEGIN:VCARD…');
+    await upsertLink(store.db, { ...link, etag: 'e2', raw: null });
+    expect((await loadLinksByEntity(store.db, s.id, [id])).get(id)?.raw).toBeNull();
     expect([...(await loadEtagIndex(store.db, s.id)).entries()]).toEqual([['r1', 'e2']]);
     const byRemote = await loadLinksByRemote(store.db, s.id, ['r1', 'r2']);
     expect([...byRemote.entries()]).toEqual([['r1', { entityId: id, etag: 'e2', baseHash: 'h', state: 'active' }]]);

@@ -29,7 +29,6 @@
  */
 import { toVCard, updateVCard, parseVCard } from '../../model/vcard.js';
 import type { Card } from '../../model/card.js';
-import type { FieldPath } from '../../model/fields.js';
 import type {
   Capabilities,
   Connector,
@@ -39,6 +38,7 @@ import type {
   PullPage,
   PullRequest,
   RemoteItem,
+  UpdateOptions,
   WriteResult,
 } from '../kit/contract.js';
 import { ConnectorError, isConnectorError } from '../kit/errors.js';
@@ -273,14 +273,22 @@ class CarddavConnector implements Connector {
     if (res.status === 412) throw new ConnectorError('already_exists', `${id} already exists`, { itemId: id });
     const location = res.headers.get('location');
     if (location !== null) id = this.idOf(location, book) ?? id;
-    return this.written(id, book, res.headers.get('etag'));
+    return this.written(id, book, res.headers.get('etag'), text);
   }
 
-  async update(id: string, card: Card, opts: { ifMatch: string | null; changed: readonly FieldPath[] }): Promise<WriteResult> {
+  async update(id: string, card: Card, opts: UpdateOptions): Promise<WriteResult> {
     const book = await this.ensureBook();
     assertId(id);
+    // The text to rewrite: the one the hub kept for this etag (`previous`), else one this run read,
+    // else a read (shared with the other updates of the moment). If-Match below makes a stale text
+    // harmless: the server refuses the PUT and the engine re-reads and merges.
     const cached = this.texts.get(id);
-    const current = cached !== undefined && (opts.ifMatch === null || cached.etag === opts.ifMatch) ? cached : await this.load(id);
+    const current =
+      opts.previous !== undefined && opts.ifMatch !== null
+        ? { etag: opts.ifMatch, text: opts.previous }
+        : cached !== undefined && (opts.ifMatch === null || cached.etag === opts.ifMatch)
+          ? cached
+          : await this.load(id);
     if (current === null) throw new ConnectorError('not_found', `${id} does not exist in ${book}`, { itemId: id });
     if (opts.ifMatch !== null && current.etag !== null && current.etag !== opts.ifMatch) throw conflict(id);
     let next: string;
@@ -291,14 +299,14 @@ class CarddavConnector implements Connector {
     } catch (e) {
       throw new ConnectorError('invalid_data', `${id} is not a readable vCard (${(e as Error).message}); it was left untouched`, { itemId: id, cause: e });
     }
-    if (next === current.text) return { id, etag: current.etag };
+    if (next === current.text) return { id, etag: current.etag, raw: current.text };
     const headers: Record<string, string> = { 'content-type': 'text/vcard; charset=utf-8' };
     if (current.etag !== null) headers['if-match'] = current.etag;
     const res = await this.t.request('PUT', this.urlOf(id, book), next, headers, { accept: [404, 412] });
     this.texts.delete(id);
     if (res.status === 404) throw new ConnectorError('not_found', `${id} was deleted meanwhile`, { itemId: id });
     if (res.status === 412) throw conflict(id);
-    return this.written(id, book, res.headers.get('etag'));
+    return this.written(id, book, res.headers.get('etag'), next);
   }
 
   async delete(id: string, opts: { ifMatch: string | null }): Promise<void> {
@@ -328,13 +336,17 @@ class CarddavConnector implements Connector {
     return this.book;
   }
 
-  /** After a PUT: the etag the server gave, else the item read back once (RFC 7231 lets a PUT omit it). */
-  private async written(id: string, book: string, etag: string | null): Promise<WriteResult> {
-    if (etag !== null) return { id, etag };
+  /**
+   * After a PUT: the etag the server gave, else the item read back once (RFC 7231 lets a PUT omit
+   * it). A server that stores other octets than it was sent must not return an ETag for the PUT
+   * (RFC 6352 §6.3.2.3), so with an ETag the text sent is the text stored.
+   */
+  private async written(id: string, book: string, etag: string | null, sent: string): Promise<WriteResult> {
+    if (etag !== null) return { id, etag, raw: sent };
     const back = await this.fetchOne(id, book);
     if (back === null) return { id, etag: null };
     const lifted = this.lift(id, back.etag, back.text);
-    return { id, etag: back.etag, ...('item' in lifted ? { echoed: lifted.item } : {}) };
+    return { id, etag: back.etag, raw: back.text, ...('item' in lifted ? { echoed: lifted.item } : {}) };
   }
 
   private async fetchOne(id: string, book: string): Promise<Loaded | null> {
@@ -393,7 +405,7 @@ class CarddavConnector implements Connector {
     try {
       const parsed = parseVCard(text, { defaultRegion: this.env.defaultRegion });
       return {
-        item: { id, etag, card: parsed.card, marker: readMarkerStamp(text) },
+        item: { id, etag, card: parsed.card, marker: readMarkerStamp(text), raw: text },
         problems: parsed.problems.map((p) => ({ id, field: p.field, message: `${id}: ${p.message}` })),
       };
     } catch (e) {

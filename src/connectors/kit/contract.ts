@@ -44,6 +44,12 @@ export interface RemoteItem {
   marker?: string | null;
   /** When the spoke says the item was last modified (ms since the epoch), if it says. */
   modifiedAt?: number | null;
+  /**
+   * The item exactly as the spoke stores it (a vCard's text), from a connector that rewrites items
+   * in place to keep what the model does not know. The hub keeps it with the link and hands it back
+   * as `previous` to an update whose `ifMatch` is this etag, so the update needs no read first.
+   */
+  raw?: string;
 }
 
 /** A per-item problem found while reading: reported by item and field, the rest of the pull goes on. */
@@ -85,6 +91,14 @@ export interface WriteResult {
   etag: string | null;
   /** The item as the spoke stored it, when the spoke echoes it (preferred for the merge base). */
   echoed?: RemoteItem;
+  /** The stored item as `RemoteItem.raw`, when the connector knows it (matching `etag`). */
+  raw?: string;
+}
+
+export interface UpdateOptions {
+  ifMatch: string | null;
+  changed: readonly FieldPath[];
+  previous?: string;
 }
 
 export interface Connector {
@@ -105,8 +119,9 @@ export interface Connector {
   /**
    * Replaces the item's content for the fields the spoke supports, keeping whatever the spoke holds
    * that the model does not know. `changed` lists the paths that differ from the last synced state.
+   * `previous` is the `raw` the connector gave for the item at etag `ifMatch`, when the hub has it.
    */
-  update(id: string, card: Card, opts: { ifMatch: string | null; changed: readonly FieldPath[] }): Promise<WriteResult>;
+  update(id: string, card: Card, opts: UpdateOptions): Promise<WriteResult>;
   /** Deletes the item; an item that is already gone counts as deleted. */
   delete(id: string, opts: { ifMatch: string | null }): Promise<void>;
   /** Releases resources (connections, handles). */

@@ -150,7 +150,7 @@ async function touchLinks(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<
     if (!l) continue;
     await db
       .updateTable('links')
-      .set({ etag: ob.item.etag, state: 'active', observed_at: ctx.clock.nowMs() })
+      .set({ etag: ob.item.etag, raw: ob.item.raw ?? null, state: 'active', observed_at: ctx.clock.nowMs() })
       .where('spoke_id', '=', rt.spoke.id)
       .where('entity_id', '=', l.entityId)
       .execute();
@@ -208,6 +208,7 @@ async function applyEdits(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<
       .updateTable('links')
       .set({
         etag: ob.item.etag,
+        raw: ob.item.raw ?? null,
         base: JSON.stringify(ob.fields),
         base_hash: ob.hash,
         // The spoke has seen every hub value only when it now holds exactly the hub's projection.
@@ -383,6 +384,7 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
       baseVersion: inSync ? version : p.preVersion,
       state: 'active',
       observedAt: ctx.clock.nowMs(),
+      raw: p.ob.item.raw ?? null,
     });
     links.set(p.ob.item.id, { entityId: p.entityId, etag: p.ob.item.etag, baseHash: p.ob.hash, state: 'active' });
   }

@@ -67,6 +67,7 @@ export async function recoverIntents(ctx: RunContext, rt: SpokeRuntime): Promise
           baseVersion: payload.version,
           state: 'active',
           observedAt: it.created_at,
+          raw: null,
         };
         await upsertLink(db, link);
         await applyEditsFromSpoke(ctx, db, rt, link, keep);

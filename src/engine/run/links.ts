@@ -17,6 +17,8 @@ export interface LinkRow {
   baseVersion: number;
   state: 'active' | 'held';
   observedAt: number;
+  /** RemoteItem.raw at `etag` (null when the connector gives none, or the etag is not its own). */
+  raw: string | null;
 }
 
 /**
@@ -60,6 +62,7 @@ type Row = {
   base_version: number;
   state: string;
   observed_at: number;
+  raw: string | null;
 };
 
 function fromRow(r: Row): LinkRow {
@@ -73,6 +76,7 @@ function fromRow(r: Row): LinkRow {
     baseVersion: r.base_version,
     state: r.state as 'active' | 'held',
     observedAt: r.observed_at,
+    raw: r.raw,
   };
 }
 
@@ -155,6 +159,7 @@ export async function upsertLinks(db: Db, ls: readonly LinkRow[]): Promise<void>
             base_version: eb.ref('excluded.base_version'),
             state: eb.ref('excluded.state'),
             observed_at: eb.ref('excluded.observed_at'),
+            raw: eb.ref('excluded.raw'),
           })),
         )
         .execute();
@@ -173,6 +178,7 @@ function linkValues(l: LinkRow) {
     base_version: l.baseVersion,
     state: l.state,
     observed_at: l.observedAt,
+    raw: l.raw,
   };
 }
 

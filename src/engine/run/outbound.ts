@@ -303,7 +303,9 @@ async function send(rt: SpokeRuntime, op: Op): Promise<Outcome> {
     }
     if (op.kind === 'update') {
       const card = fieldsToCard(op.fields, op.entity.uid);
-      return { ok: true, result: await conn.update(op.link.remoteId, card, { ifMatch: op.link.etag, changed: op.changed }) };
+      // The text the hub kept for the item at this etag spares the connector a read (contract.ts).
+      const previous = op.link.raw !== null && op.link.etag !== null ? { previous: op.link.raw } : {};
+      return { ok: true, result: await conn.update(op.link.remoteId, card, { ifMatch: op.link.etag, changed: op.changed, ...previous }) };
     }
     await conn.delete(op.link.remoteId, { ifMatch: op.link.etag });
     return { ok: true, result: null };
@@ -369,6 +371,7 @@ async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Ou
         baseVersion: op.entity.version,
         state: 'active',
         observedAt: ctx.clock.nowMs(),
+        raw: (item ? item.raw : (out.result?.raw ?? out.result?.echoed?.raw)) ?? null,
       });
       if (op.kind === 'create') report.outbound.created += 1;
       else report.outbound.updated += 1;
