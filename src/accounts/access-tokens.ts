@@ -29,10 +29,16 @@ const EARLY_MS = 60_000;
 
 export class AccessTokens {
   private readonly inFlight = new Map<string, Promise<string>>();
+  private loaded: Promise<ReadonlyMap<string, TokenRefresher>> | undefined;
 
+  /**
+   * `refreshers` by provider, or a function that loads them on the first refresh: they bring the
+   * OAuth stack (openid-client, jose), which a run of CardDAV or vdir spokes never needs, and the
+   * CLI would otherwise load it at every start.
+   */
   constructor(
     private readonly store: AccountStore,
-    private readonly refreshers: ReadonlyMap<string, TokenRefresher>,
+    private readonly refreshers: ReadonlyMap<string, TokenRefresher> | (() => Promise<ReadonlyMap<string, TokenRefresher>>),
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -55,7 +61,8 @@ export class AccessTokens {
   }
 
   private async refresh(account: Account): Promise<string> {
-    const refresher = this.refreshers.get(account.provider);
+    const refreshers = typeof this.refreshers === 'function' ? await (this.loaded ??= this.refreshers()) : this.refreshers;
+    const refresher = refreshers.get(account.provider);
     if (!refresher) throw new ConnectorError('unsupported', `No token refresh for ${account.provider} accounts.`);
     const secret = await this.store.secret(account.id);
     let grant: TokenGrant;

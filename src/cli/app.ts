@@ -4,7 +4,7 @@
  */
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { AccessTokens, type TokenRefresher } from '../accounts/access-tokens.js';
+import { AccessTokens } from '../accounts/access-tokens.js';
 import { AccountStore } from '../accounts/accounts.js';
 import { loadSecretBox } from '../accounts/secret-box.js';
 import type { ConnectorEnv, ConnectorFactory } from '../connectors/kit/contract.js';
@@ -38,7 +38,10 @@ export async function openApp(opts: GlobalOptions, extra: AppExtras = {}): Promi
   const factories = extra.factories ?? builtinConnectors({ endpoints: endpointsFrom(env) });
   const box = loadSecretBox({ envKey: env.HUBSYNC_SECRET_KEY, dataDir });
   const accounts = new AccountStore(store.db, box);
-  const tokens = new AccessTokens(accounts, new LazyRefreshers(env));
+  const tokens = new AccessTokens(accounts, async () => {
+    const { tokenRefreshers } = await import('../accounts/providers.js');
+    return tokenRefreshers({ endpoints: endpointsFrom(env), clients: oauthClientsFrom(env) });
+  });
   const ids = uuidv7Generator();
 
   const prepareEnv = async (spoke: Spoke): Promise<Partial<ConnectorEnv>> => {
@@ -67,29 +70,6 @@ export async function openApp(opts: GlobalOptions, extra: AppExtras = {}): Promi
     prepareEnv,
   };
   return { store, dataDir, factories, accounts, tokens, engine, close: () => store.close() };
-}
-
-/**
- * The providers' token refreshers, loaded on the first refresh: they pull in the OAuth stack
- * (openid-client, jose), which a sync of CardDAV or vdir spokes never uses, and every CLI command
- * would otherwise pay for loading it at start-up. `get` answers for any provider; the refresher it
- * returns fails like a missing one would when the provider has none.
- */
-class LazyRefreshers extends Map<string, TokenRefresher> {
-  private loaded: Promise<ReadonlyMap<string, TokenRefresher>> | undefined;
-
-  constructor(private readonly env: NodeJS.ProcessEnv) {
-    super();
-  }
-
-  override get(provider: string): TokenRefresher {
-    return async (account, secret) => {
-      this.loaded ??= import('../accounts/providers.js').then((m) => m.tokenRefreshers({ endpoints: endpointsFrom(this.env), clients: oauthClientsFrom(this.env) }));
-      const refresher = (await this.loaded).get(provider);
-      if (!refresher) throw new ConnectorError('unsupported', `No token refresh for ${provider} accounts.`);
-      return refresher(account, secret);
-    };
-  }
 }
 
 /** Provider endpoints that can be pointed at an emulator (see docs/configuration.md). */
