@@ -270,6 +270,29 @@ describe.each(stores)('sync engine on $dialect', (ts) => {
     expect(cards(b)[0]?.titles && Object.values(cards(b)[0]?.titles ?? {})[0]?.name).toBe('Chef');
   });
 
+  it("a create refused as already done adopts the item and keeps the person's edit made on it meanwhile", async () => {
+    const a = await spoke('a', new MemoryBackend({ now: clock.now }));
+    // Client-chosen ids (a repeated create is refused), and writes that show late everywhere.
+    const b = await spoke('b', new MemoryBackend({ now: clock.now, clientIds: true, visibilityLagMs: 3_600_000, immediateFindByMarker: false }));
+    const ann = a.userCreate(makeCard({ given: 'Ann', emails: ['ann@x.example'] }));
+    b.loseNextResponse({ methods: ['create'] });
+    await sync(); // Ann is created in b, but the answer is lost
+    const inB = b.list()[0]?.id as string;
+    b.userUpdate(inB, (c) => ({ ...c, titles: { t1: { '@type': 'Title', name: 'Chef' } } }));
+    // The next run cannot find it by its marker yet, so it sends the create again; by then the
+    // item shows, the create is refused as already done, and the item is found by its marker.
+    b.onConnectorWrite(() => b.setVisibilityLag(3_600_000, { immediateFindByMarker: true }));
+    await sync();
+    b.onConnectorWrite(null);
+    clock.advance(7_200_000);
+    await sync();
+    await sync();
+    const title = (c: ReturnType<typeof cards>[number] | undefined) => Object.values(c?.titles ?? {})[0]?.name;
+    expect(cards(b)).toHaveLength(1);
+    expect(title(cards(b)[0])).toBe('Chef');
+    expect(title(a.list().find((i) => i.id === ann)?.card ?? undefined)).toBe('Chef');
+  });
+
   it('lets one process at a time sync a hub', async () => {
     await spoke('a', new MemoryBackend({ now: clock.now }));
     const other = { ...deps, holder: 'other' };

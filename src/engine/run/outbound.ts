@@ -267,9 +267,9 @@ async function execute(ctx: RunContext, rt: SpokeRuntime, ops: Op[]): Promise<vo
       await upsertLinks(db, done.links);
       for (const part of chunks(done.intents, 500)) await db.deleteFrom('intents').where('id', 'in', part).execute();
     });
-  // Merging a re-read item changes hub contacts, which a concurrent push's delete may have just
-  // checked (plan-guard.ts).
-  const mergesSpokeEdits = outcomes.some((o) => !o.ok && 'reread' in o && o.reread);
+  // Merging a re-read or adopted item changes hub contacts, which a concurrent push's delete may
+  // have just checked (plan-guard.ts).
+  const mergesSpokeEdits = outcomes.some((o) => (o.ok && o.adopted !== undefined) || (!o.ok && 'reread' in o && o.reread));
   await (mergesSpokeEdits ? ctx.guard.exclusive(recordAll) : recordAll());
 }
 
@@ -358,20 +358,40 @@ async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Ou
     if (op.kind === 'delete') {
       done.unlinked.push(op.entity.id);
       report.outbound.deleted += 1;
+    } else if (out.adopted) {
+      // Our earlier create of it happened (its answer was lost) and the item was found by its
+      // marker. Right after that create it held what we sent, at this version: that is the merge
+      // base (I2). What it holds now beyond that — a person's edit made meanwhile, or the server's
+      // rewriting — is merged as the spoke's change, as recoverIntents does; taking the item as the
+      // base would make the next push overwrite that edit.
+      const link: LinkRow = {
+        spokeId: rt.spoke.id,
+        entityId: op.entity.id,
+        remoteId: out.adopted.id,
+        etag: null,
+        base: op.fields,
+        baseHash: hashFields(op.fields),
+        baseVersion: op.entity.version,
+        state: 'active',
+        observedAt: ctx.clock.nowMs(),
+        raw: null,
+      };
+      await upsertLinks(db, [link]);
+      await applyEditsFromSpoke(ctx, db, rt, link, out.adopted);
+      report.outbound.created += 1;
     } else {
-      const item = out.adopted;
-      const base = item ? restrictFields(cardToFields(item.card, { defaultRegion: rt.region }), rt.paths) : baseOf(rt, op.fields, out.result);
+      const base = baseOf(rt, op.fields, out.result);
       done.links.push({
         spokeId: rt.spoke.id,
         entityId: op.entity.id,
-        remoteId: item?.id ?? out.result?.id ?? '',
-        etag: item ? item.etag : (out.result?.etag ?? null),
+        remoteId: out.result?.id ?? '',
+        etag: out.result?.etag ?? null,
         base,
         baseHash: hashFields(base),
         baseVersion: op.entity.version,
         state: 'active',
         observedAt: ctx.clock.nowMs(),
-        raw: (item ? item.raw : (out.result?.raw ?? out.result?.echoed?.raw)) ?? null,
+        raw: (out.result?.raw ?? out.result?.echoed?.raw) ?? null,
       });
       if (op.kind === 'create') report.outbound.created += 1;
       else report.outbound.updated += 1;
