@@ -98,6 +98,24 @@ describe.each(stores)('hub store on $dialect', (ts) => {
     expect([...byRemote.entries()]).toEqual([['r1', { entityId: id, etag: 'e2', baseHash: 'h', state: 'active' }]]);
   });
 
+  it("reads every link etag of a spoke, page by page, and only that spoke's", async () => {
+    const h = await createHub(store.db, { id: ids(), name: 'H', object: 'contacts', now: 1 });
+    const s = await addSpoke(store.db, { id: ids(), hubId: h.id, name: 'a', type: 'vdir', config: {}, options: defaultSpokeOptions(), now: 1 });
+    const other = await addSpoke(store.db, { id: ids(), hubId: h.id, name: 'b', type: 'vdir', config: {}, options: defaultSpokeOptions(), now: 1 });
+    const clock = new HubClock(() => 1_700_000_000_000, 0);
+    const ctx: RunContext = { db: store.db, tx: (fn) => store.db.transaction().execute(fn), clock, ids, hubId: h.id, runId: 'run-1', dryRun: false, progress: () => undefined, guard: new PlanGuard() };
+    const fields = { s: { 'name.given': 'Ann' }, m: {} };
+    const entityIds = Array.from({ length: 7 }, () => ids());
+    await ctx.tx((db) =>
+      saveEntities(ctx, db, entityIds.map((id) => ({ id, uid: id, state: stateFromFields(fields, { at: 1, o: s.id, hv: 1 }), deleted: false, tombstone: null, before: undefined, action: 'create' as const, spokeId: s.id }))),
+    );
+    const link = (spokeId: string, entityId: string, remoteId: string, etag: string | null) => ({ spokeId, entityId, remoteId, etag, base: fields, baseHash: 'h', baseVersion: 1, state: 'active' as const, observedAt: 1, raw: null });
+    for (const [i, id] of entityIds.entries()) await upsertLink(store.db, link(s.id, id, `r${i}.vcf`, i === 3 ? null : `e${i}`));
+    await upsertLink(store.db, link(other.id, entityIds[0] as string, 'other.vcf', 'x'));
+    const index = await loadEtagIndex(store.db, s.id, 2); // pages of 2: 4 queries
+    expect([...index.entries()].sort()).toEqual(entityIds.map((_, i) => [`r${i}.vcf`, i === 3 ? null : `e${i}`]));
+  });
+
   it('stores 64-bit clock values exactly', async () => {
     const h = await createHub(store.db, { id: ids(), name: 'H', object: 'contacts', now: 1 });
     const big = 1_900_000_000_000 * 1024 + 1023;

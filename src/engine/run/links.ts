@@ -27,11 +27,19 @@ export interface LinkRow {
  * did not show. Only the etag, so the index of a large spoke stays small (the rest of a link is
  * loaded per page, `loadLinksByRemote`).
  */
-export async function loadEtagIndex(db: Db, spokeId: string): Promise<Map<string, string | null>> {
-  const rows = await db.selectFrom('links').select(['remote_id', 'etag']).where('spoke_id', '=', spokeId).execute();
+export async function loadEtagIndex(db: Db, spokeId: string, pageSize = 5000): Promise<Map<string, string | null>> {
   const out = new Map<string, string | null>();
-  for (const r of rows) out.set(r.remote_id, r.etag);
-  return out;
+  // In pages along the (spoke_id, remote_id, etag) index, so the rows of a large spoke are never
+  // all in memory at once next to the map built from them.
+  let after: string | null = null;
+  for (;;) {
+    let q = db.selectFrom('links').select(['remote_id', 'etag']).where('spoke_id', '=', spokeId);
+    if (after !== null) q = q.where('remote_id', '>', after);
+    const rows = await q.orderBy('remote_id').limit(pageSize).execute();
+    for (const r of rows) out.set(r.remote_id, r.etag);
+    if (rows.length < pageSize) return out;
+    after = (rows[rows.length - 1] as { remote_id: string }).remote_id;
+  }
 }
 
 /** Links of one spoke for the given remote ids, as the inbound pass needs them. */
