@@ -93,6 +93,16 @@ export interface Segment {
   peakLiveMB?: number;
 }
 
+/** Adds `g` to `into`, a segment of the same label: times and events add up, peaks take the larger. */
+export function addToSegment(into: Segment, g: Segment): void {
+  into.ms += g.ms;
+  into.cpuMs += g.cpuMs;
+  into.events += g.events;
+  into.peakRssMB = Math.max(into.peakRssMB, g.peakRssMB);
+  into.peakHeapMB = Math.max(into.peakHeapMB, g.peakHeapMB);
+  if (g.peakLiveMB !== undefined) into.peakLiveMB = Math.max(into.peakLiveMB ?? 0, g.peakLiveMB);
+}
+
 export interface SqliteStat {
   statement: string;
   calls: number;

@@ -10,7 +10,7 @@ import type { Connector, ConnectorFactory, PullPage } from '../src/connectors/ki
 import type { ProgressEvent } from '../src/engine/run/context.js';
 import { migrateToLatest } from '../src/store/migrations.js';
 import type { Schema } from '../src/store/schema.js';
-import { MB, type Breakdown, type Segment, type SqliteStat } from './common.js';
+import { addToSegment, MB, type Breakdown, type Segment, type SqliteStat } from './common.js';
 
 // ----------------------------------------------------------------------------------------------
 // SQLite
@@ -266,12 +266,7 @@ export class Timeline {
         out.set(s.label, g);
         continue;
       }
-      m.ms += g.ms;
-      m.cpuMs += g.cpuMs;
-      m.events += g.events;
-      m.peakRssMB = Math.max(m.peakRssMB, g.peakRssMB);
-      m.peakHeapMB = Math.max(m.peakHeapMB, g.peakHeapMB);
-      if (g.peakLiveMB !== undefined) m.peakLiveMB = Math.max(m.peakLiveMB ?? 0, g.peakLiveMB);
+      addToSegment(m, g);
     }
     const finish: Segment = { label: 'finish', ms: end - prev, cpuMs: cpuMsSince(this.cpu0) - prevCpu, events: 0, peakRssMB: 0, peakHeapMB: 0 };
     return { segments: [...out.values(), finish], interleaved };

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import type { ProfileSummary } from './cpuprofile.js';
-import { int, type PhaseMeasurement, type RunCounts, type Segment } from './common.js';
+import { addToSegment, int, type PhaseMeasurement, type RunCounts, type Segment } from './common.js';
 import type { GenerationStats, MutationResult } from './data.js';
 
 export interface Check {
@@ -264,12 +264,7 @@ export function mergedSegments(r: PhaseRecord): Segment[] {
       out.set(g.label, { ...g });
       continue;
     }
-    m.ms += g.ms;
-    m.cpuMs += g.cpuMs;
-    m.events += g.events;
-    m.peakRssMB = Math.max(m.peakRssMB, g.peakRssMB);
-    m.peakHeapMB = Math.max(m.peakHeapMB, g.peakHeapMB);
-    if (g.peakLiveMB !== undefined) m.peakLiveMB = Math.max(m.peakLiveMB ?? 0, g.peakLiveMB);
+    addToSegment(m, g);
   }
   return [...out.values()];
 }

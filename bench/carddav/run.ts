@@ -27,6 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DavUser, makeAddressBook, requireBinary, startRadicale, startXandikos, type DavServer } from '../../test/support/dav-servers.js';
+import { replaceGenerated } from '../common.js';
 import { startCountingProxy, type CountingProxy } from './counting-proxy.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -270,11 +271,7 @@ async function writeDocs(md: string, stamp: string, started: { at: Date; load: n
     '',
     '<!-- END GENERATED: carddav -->',
   ].join('\n');
-  const text = await readFile(file, 'utf8');
-  const start = text.indexOf('<!-- BEGIN GENERATED: carddav ');
-  const endMarker = '<!-- END GENERATED: carddav -->';
-  const end = text.indexOf(endMarker);
-  const next = start < 0 || end < start ? null : `${text.slice(0, start)}${body}${text.slice(end + endMarker.length)}`;
+  const next = replaceGenerated(await readFile(file, 'utf8'), 'carddav', body);
   if (next === null) {
     console.log(`${file}: no CardDAV GENERATED markers; the docs were left alone`);
     return;

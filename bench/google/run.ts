@@ -12,10 +12,9 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { main } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/io.js';
 import { googleEnv, sampleSeed, startGoogle } from '../../src/emulators/google/index.js';
 import { replaceGenerated, repoRoot } from '../common.js';
+import { cli } from '../in-process-cli.js';
 
 const BEGIN = '<!-- BEGIN GENERATED: google (npm run bench -- --only google) -->';
 const END = '<!-- END GENERATED: google -->';
@@ -29,15 +28,6 @@ interface Round {
   byRoute: Record<string, number>;
   calls: number;
   totals: unknown;
-}
-
-async function cli(data: string, ...args: string[]): Promise<string> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => void (out += `${t}\n`), err: (t) => void (err += `${t}\n`), isTTY: false };
-  const code = await main(['--data-dir', data, ...args], io);
-  if (code !== 0) throw new Error(`hubsync ${args.join(' ')} exited ${code}\n${out}\n${err}`);
-  return out;
 }
 
 async function run(): Promise<void> {

@@ -13,11 +13,10 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Io } from '../../src/cli/io.js';
-import { main } from '../../src/cli/main.js';
 import { M365ContactsConnector, parseM365ContactsConfig } from '../../src/connectors/m365-contacts/m365-contacts-connector.js';
 import { galUsers, microsoftEnv, startMicrosoftEmulator, type MicrosoftEmulator } from '../../src/emulators/microsoft/index.js';
 import { replaceGenerated, repoRoot } from '../common.js';
+import { cli } from '../in-process-cli.js';
 
 const BEGIN = '<!-- BEGIN GENERATED: microsoft (npm run bench -- --only microsoft) -->';
 const END = '<!-- END GENERATED: microsoft -->';
@@ -37,15 +36,6 @@ interface Round {
   batchItems: Record<string, number>;
   tokenRequests: number;
   highestInFlight: number;
-}
-
-async function cli(data: string, ...args: string[]): Promise<string> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => void (out += `${t}\n`), err: (t) => void (err += `${t}\n`), isTTY: false };
-  const code = await main(['--data-dir', data, ...args], io);
-  if (code !== 0) throw new Error(`hubsync ${args.join(' ')} exited ${code}\n${out}\n${err}`);
-  return out;
 }
 
 function arg(argv: string[], name: string, dflt: number): number {

@@ -3,7 +3,6 @@
  * Each provider adds one registrar to `EMULATORS`.
  */
 import type { Command } from 'commander';
-import { registerMicrosoftEmulator } from '../../emulators/microsoft/cli.js';
 import { CliError } from '../io.js';
 import type { CliEnv } from '../main.js';
 
@@ -23,6 +22,12 @@ export async function untilSignal(close: () => Promise<void>): Promise<void> {
   await close();
 }
 
+function portOf(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`Invalid --port "${value}".`, 2);
+  return port;
+}
+
 const registerGoogleEmulator: EmulatorRegistrar = (emulate, env) => {
   emulate
     .command('google')
@@ -32,8 +37,7 @@ const registerGoogleEmulator: EmulatorRegistrar = (emulate, env) => {
     .option('--seed <file>', 'JSON file with the users, their contacts and groups, OAuth clients and options')
     .option('--propagation-delay <ms>', 'writes show up in sync results after this delay')
     .action(async (opts: { port: string; host: string; seed?: string; propagationDelay?: string }) => {
-      const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`Invalid --port "${opts.port}".`, 2);
+      const port = portOf(opts.port);
       // Loaded here, not at start-up: every other command would pay for the emulator's modules.
       const { googleEnv, loadSeedFile, startGoogle } = await import('../../emulators/google/index.js');
       const seed = opts.seed ? await loadSeedFile(opts.seed) : { users: [] };
@@ -43,6 +47,28 @@ const registerGoogleEmulator: EmulatorRegistrar = (emulate, env) => {
       for (const [k, v] of Object.entries(googleEnv(emu.url))) env.io.out(`  export ${k}=${v}`);
       env.io.out('  export HUBSYNC_GOOGLE_CLIENT_ID=hubsync-emulator-client HUBSYNC_GOOGLE_CLIENT_SECRET=emulator-secret');
       env.io.out(`Refresh tokens for \`hubsync account add google\`: POST ${emu.url}/__emulator/refresh-token {"email": "…", "clientId": "…"}. Ctrl-C stops it.`);
+      await untilSignal(emu.close);
+    });
+};
+
+const registerMicrosoftEmulator: EmulatorRegistrar = (emulate, env) => {
+  emulate
+    .command('microsoft')
+    .description('the Microsoft 365 emulator: identity platform v2.0 and Graph (contacts, directory, $batch), for tests and demos (docs/microsoft365.md)')
+    .option('--port <n>', 'port to listen on (0: any free port)', '0')
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--seed <file>', 'JSON file with the tenant, apps, users (mailboxes, contacts) and organisational contacts (default: the demo tenant)')
+    .option('--latency <ms>', 'added latency per Graph request', '0')
+    .action(async (opts: { port: string; host: string; seed?: string; latency: string }) => {
+      const port = portOf(opts.port);
+      const { demoMicrosoftSeed, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, loadMicrosoftSeed, microsoftEnv, startMicrosoftEmulator } = await import('../../emulators/microsoft/index.js');
+      const seed = opts.seed ? await loadMicrosoftSeed(opts.seed) : demoMicrosoftSeed();
+      const emu = await startMicrosoftEmulator({ port, host: opts.host, seed, latencyMs: Number(opts.latency) || 0 });
+      const mailboxes = [...emu.state.mailboxes.keys()].length;
+      env.io.out(`Microsoft 365 emulator listening on ${emu.url} (tenant ${emu.state.tenantId}, ${emu.state.users.size} users, ${mailboxes} mailboxes). Point Hubsync at it with:`);
+      for (const [k, v] of Object.entries(microsoftEnv(emu.url))) env.io.out(`  export ${k}=${v}`);
+      if (!opts.seed) env.io.out(`Demo app: hubsync account add microsoft --tenant ${emu.state.tenantId} --client-id ${DEMO_CLIENT_ID} --client-secret ${DEMO_CLIENT_SECRET} --name contoso`);
+      env.io.out('Ctrl-C stops it.');
       await untilSignal(emu.close);
     });
 };
