@@ -114,15 +114,16 @@ async function main(): Promise<void> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'hubsync-bench-carddav-'));
   console.log(`work folder: ${work}`);
 
-  // Hubsync runs compiled, as a user runs it (not through tsx). Built into dist-bench/ so that
-  // node_modules resolve; tsc's exit status is ignored when files in flux elsewhere fail to typecheck
-  // but the CLI was emitted.
+  // Hubsync runs as `hubsync` runs after `npm install`: the CLI bundle (scripts/bundle-cli.mjs), made
+  // here from the current sources into dist-bench/ (inside the checkout, so that the modules left
+  // out of the bundle resolve from node_modules).
   const build = path.join(repo, 'dist-bench', 'carddav-cli');
-  if (tools.includes('hubsync')) spawnSync(process.execPath, [path.join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(repo, 'tsconfig.build.json'), '--outDir', build], { stdio: 'inherit' });
-  const mainJs = path.join(build, 'cli', 'main.js');
-  if (tools.includes('hubsync') && !existsSync(mainJs)) throw new Error(`the CLI did not build (${mainJs} missing)`);
+  if (tools.includes('hubsync')) {
+    const r = spawnSync(process.execPath, [path.join(repo, 'scripts', 'bundle-cli.mjs'), '--outdir', build], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error('bundling the CLI failed');
+  }
   const runner = path.join(build, 'run-cli.mjs');
-  await writeFile(runner, `import { main } from './cli/main.js';\nprocess.exitCode = await main(process.argv.slice(2));\n`);
+  if (tools.includes('hubsync')) await writeFile(runner, `import { main } from './main.js';\nprocess.exitCode = await main(process.argv.slice(2));\n`);
 
   const [radicale, xandikos] = await Promise.all([startRadicale({ alice: ALICE.password }), startXandikos()]);
   const [pa, pb] = await Promise.all([startCountingProxy(radicale.url), startCountingProxy(xandikos.url)]);
