@@ -6,6 +6,7 @@
  *   npm run bench:carddav -- --sizes 1000 # one size
  *   npm run bench:carddav -- --tools vdirsyncer --sizes 5000
  *   npm run bench:carddav -- --sizes 200 --no-write   # a trial: docs/benchmarks.md is left alone
+ *   npm run bench:carddav -- --sizes 1000 --repeat 3  # each tool 3 times, in alternating order; medians
  *
  * Per size N, each tool gets its own fresh pair of collections with the same content:
  *   A = Radicale (htpasswd Basic auth), seeded with N generated vCards (bench/carddav/gen_vcards.py,
@@ -17,6 +18,9 @@
  * Measured per phase: wall time, client CPU time (user + sys) and peak RSS of the client process
  * (/usr/bin/time), and HTTP requests counted by a proxy in front of each server (counting-proxy.ts).
  *
+ * With --repeat R, each size is run R times, the tools taking turns at going first (the second
+ * tool's collections land on servers that have just done the first's work), and the table gives
+ * each figure's median, with the range of wall times.
  * Output: bench/carddav/results/results-<date-time>.json and .md (a markdown table), also printed,
  * and the generated part of the CardDAV section of docs/benchmarks.md (unless --no-write).
  */
@@ -46,6 +50,8 @@ interface PhaseResult {
   reqA: Record<string, number>;
   reqB: Record<string, number>;
   ok: boolean;
+  /** Which repetition (0-based) of --repeat. */
+  rep: number;
   /** The 1-minute load average when the phase ended: the box is shared, so figures need it beside them. */
   load: number;
 }
@@ -108,6 +114,8 @@ async function editNotes(user: DavUser, count: number, avoid: Set<string>, tag: 
 async function main(): Promise<void> {
   const sizes = arg('--sizes', '1000,5000').split(',').map(Number);
   const tools = arg('--tools', 'hubsync,vdirsyncer').split(',') as ('hubsync' | 'vdirsyncer')[];
+  const repeat = Number(arg('--repeat', '1'));
+  if (!Number.isInteger(repeat) || repeat < 1) throw new Error('--repeat takes a whole number ≥ 1');
   for (const b of ['radicale', 'xandikos', 'vdirsyncer']) requireBinary(b);
   if (!existsSync('/usr/bin/time')) throw new Error('/usr/bin/time is missing: apt-get install -y time');
   const started = { at: new Date(), load: os.loadavg()[0] ?? 0 };
@@ -134,8 +142,10 @@ async function main(): Promise<void> {
       const r = spawnSync('/usr/bin/python3', [path.join(here, 'gen_vcards.py'), String(n), gen, '--seed', String(n === 1000 ? 1 : n === 5000 ? 5 : n)], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`gen_vcards.py failed: ${r.stderr}`);
       console.log(`\n== ${n} contacts (${(await readdir(gen)).length} files)`);
-      for (const tool of tools) {
-        results.push(...(await runTool(tool, n, gen, work, radicale, xandikos, pa, pb, runner)));
+      for (let rep = 0; rep < repeat; rep++) {
+        for (const tool of rep % 2 === 0 ? tools : [...tools].reverse()) {
+          results.push(...(await runTool(tool, n, rep, gen, work, radicale, xandikos, pa, pb, runner)));
+        }
       }
     }
   } finally {
@@ -159,6 +169,7 @@ async function main(): Promise<void> {
 async function runTool(
   tool: 'hubsync' | 'vdirsyncer',
   n: number,
+  rep: number,
   gen: string,
   work: string,
   radicale: DavServer,
@@ -167,7 +178,7 @@ async function runTool(
   pb: CountingProxy,
   runner: string,
 ): Promise<PhaseResult[]> {
-  const tag = `${tool === 'hubsync' ? 'hs' : 'vds'}-${n}`;
+  const tag = `${tool === 'hubsync' ? 'hs' : 'vds'}-${n}${rep > 0 ? `-r${rep}` : ''}`;
   const aDirect = await seedRadicale(radicale, 'alice', `${tag}-a`, gen);
   const bDirect = await makeAddressBook(`${xandikos.home('user')}${tag}-b/`, null);
   const aProxied = aDirect.replace(radicale.url, pa.url);
@@ -197,7 +208,7 @@ async function runTool(
       ok &&= t.ok;
       if (!t.ok) console.log(`   ${tool} ${name}: FAILED, see ${dir}`);
     }
-    const res: PhaseResult = { tool, n, phase: name, wallS, cpuS, peakMb, runS, reqA: pa.counts(), reqB: pb.counts(), ok, load: os.loadavg()[0] ?? 0 };
+    const res: PhaseResult = { tool, n, phase: name, wallS, cpuS, peakMb, runS, reqA: pa.counts(), reqB: pb.counts(), ok, rep, load: os.loadavg()[0] ?? 0 };
     out.push(res);
     console.log(`   ${tool.padEnd(10)} ${name.padEnd(22)} ${wallS.toFixed(2).padStart(8)} s  cpu ${cpuS.toFixed(2).padStart(6)} s  ${peakMb.toFixed(0).padStart(4)} MB  A ${pa.total()}  B ${pb.total()}  load ${res.load.toFixed(1)}`);
   };
@@ -287,16 +298,41 @@ function fmtReq(r: Record<string, number>): string {
   return parts.length > 1 ? `${total} (${parts.join(', ')})` : parts[0] ?? '0';
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+const totalOf = (r: PhaseResult): number => [...Object.values(r.reqA), ...Object.values(r.reqB)].reduce((x, y) => x + y, 0);
+
+/**
+ * One row per size, phase and tool. With several repetitions: medians (wall time with its range),
+ * and the requests of the repetition that made the most (they are normally the same every time).
+ */
 function table(rs: PhaseResult[]): string {
+  const runs = Math.max(...rs.map((r) => r.rep + 1));
   const lines = [
-    '| N | phase | tool | wall s | of which the sync run s | client CPU s | peak MB | requests A (Radicale) | requests B (Xandikos) | total requests | load |',
+    `| N | phase | tool | wall s${runs > 1 ? ` (median of ${runs}, range)` : ''} | of which the sync run s | client CPU s | peak MB | requests A (Radicale) | requests B (Xandikos) | total requests | load |`,
     '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   const order = ['setup', 'first sync', 'no-op re-sync', '10+10 edits re-sync', 'no-op again'];
-  const sorted = [...rs].sort((x, y) => x.n - y.n || order.indexOf(x.phase) - order.indexOf(y.phase) || x.tool.localeCompare(y.tool));
-  for (const r of sorted) {
-    const total = Object.values(r.reqA).reduce((x, y) => x + y, 0) + Object.values(r.reqB).reduce((x, y) => x + y, 0);
-    lines.push(`| ${r.n} | ${r.phase} | ${r.tool}${r.ok ? '' : ' (FAILED)'} | ${r.wallS.toFixed(2)} | ${r.runS === null ? '' : r.runS.toFixed(2)} | ${r.cpuS.toFixed(2)} | ${r.peakMb.toFixed(0)} | ${fmtReq(r.reqA)} | ${fmtReq(r.reqB)} | ${total} | ${r.load.toFixed(1)} |`);
+  const groups = new Map<string, PhaseResult[]>();
+  for (const r of rs) {
+    const key = `${r.n}\0${r.phase}\0${r.tool}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const rows = [...groups.values()].sort(([x], [y]) => x!.n - y!.n || order.indexOf(x!.phase) - order.indexOf(y!.phase) || x!.tool.localeCompare(y!.tool));
+  for (const g of rows) {
+    const r = g[0] as PhaseResult;
+    const walls = g.map((x) => x.wallS);
+    const wall = g.length > 1 ? `${median(walls).toFixed(2)} (${Math.min(...walls).toFixed(2)}–${Math.max(...walls).toFixed(2)})` : median(walls).toFixed(2);
+    const runS = g.every((x) => x.runS === null) ? '' : median(g.map((x) => x.runS ?? 0)).toFixed(2);
+    const most = g.reduce((a, b) => (totalOf(b) > totalOf(a) ? b : a));
+    const failed = g.some((x) => !x.ok) ? ' (FAILED)' : '';
+    lines.push(
+      `| ${r.n} | ${r.phase} | ${r.tool}${failed} | ${wall} | ${runS} | ${median(g.map((x) => x.cpuS)).toFixed(2)} | ${median(g.map((x) => x.peakMb)).toFixed(0)} | ${fmtReq(most.reqA)} | ${fmtReq(most.reqB)} | ${totalOf(most)} | ${median(g.map((x) => x.load)).toFixed(1)} |`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

@@ -209,6 +209,29 @@ describe('carddav: protocol corner cases (scripted server)', () => {
     expect(pages.every((p) => p.complete)).toBe(true);
   });
 
+  it('a re-sync asks sync-collection for etags only and reads just the members whose etag changed, in one multiget', async () => {
+    const { fetch, seen } = scripted((r) => {
+      if (r.body.includes('sync-collection')) {
+        // Our own write coming back (etag known) and a member someone else changed.
+        return multistatus(item('/u/book/ours.vcf', '"o1"') + item('/u/book/theirs.vcf', '"t2"'), 'tok2');
+      }
+      if (r.body.includes('addressbook-multiget')) return multistatus(item('/u/book/theirs.vcf', '"t2"', vcard('t', 'Tim T')));
+      return new Response('', { status: 500 });
+    });
+    const cursor = JSON.stringify({ b: BOOK, t: 'tok1' });
+    const pages = await pullAll(connect(fetch), cursor, { 'ours.vcf': '"o1"', 'theirs.vcf': '"t1"' });
+    const sync = seen.find((s) => s.body.includes('sync-collection'));
+    expect(sync?.body).toContain('<d:getetag/>');
+    expect(sync?.body).not.toContain('address-data');
+    const multigets = seen.filter((s) => s.body.includes('addressbook-multiget'));
+    expect(multigets).toHaveLength(1);
+    expect(multigets[0]?.body).toContain('theirs.vcf');
+    expect(multigets[0]?.body).not.toContain('ours.vcf');
+    expect(pages.flatMap((p) => p.unchanged)).toEqual(['ours.vcf']);
+    expect(pages.flatMap((p) => p.items.map((i) => [i.id, i.etag]))).toEqual([['theirs.vcf', '"t2"']]);
+    expect(pages.at(-1)?.cursor).toBe(JSON.stringify({ b: BOOK, t: 'tok2' }));
+  });
+
   it('updates running at once share one multiget for the texts they rewrite, and keep unknown properties', async () => {
     const texts: Record<string, string> = {
       'a.vcf': vcard('a', 'Ann A', 'X-KEEP:1\r\n'),

@@ -123,7 +123,12 @@ class CarddavConnector implements Connector {
     }
     let res;
     try {
-      res = await syncCollection(this.t, book, cursor.t, true, { noRetry: true });
+      // Etags only: most of what a re-sync is told about are the hub's own writes coming back
+      // (their etags are known), which need no data. With address-data, the first re-sync after
+      // 1,000 creates would download every card just written from Radicale (it sends the data), and
+      // Xandikos, which leaves it out of sync-collection (a 404 propstat per member), answered in
+      // 80 ms and 384 KB instead of 46 ms and 267 KB. Members really changed are read by multiget.
+      res = await syncCollection(this.t, book, cursor.t, false, { noRetry: true });
     } catch (e) {
       // Xandikos 0.2.8 answers an unknown token with 500 instead of 403 valid-sync-token
       // (test-servers.md §2.2.5); with a stored token, a 5xx means "list again" — the full listing

@@ -119,26 +119,21 @@ class VdirConnector implements Connector {
     await this.ensureFolder(action);
     const folderAtStart = await this.folderStat(action);
 
-    let entries: Dirent[];
-    try {
-      entries = await fsp.readdir(this.folder, { withFileTypes: true });
-    } catch (e) {
-      throw toConnectorError(e, { folder: this.folder, action });
-    }
-    // Subfolders, other extensions, hidden and temp files are not items and are never touched.
-    const listed = entries.filter((d) => !d.isDirectory() && isItemName(d.name));
-
     const io = new AdaptiveFs();
     let page = emptyPage();
     const dirPrefix = this.folder + path.sep;
-    for (let i = 0; i < listed.length; i += STAT_BATCH) {
+    // The folder is read a batch at a time (opendir), not into one array that holds every Dirent
+    // for the whole pull (≈13 MB of heap for 100,000 entries): memory follows the batch, not the folder.
+    for await (const entries of direntBatches(this.folder, STAT_BATCH, (e) => toConnectorError(e, { folder: this.folder, action }))) {
+      // Subfolders, other extensions, hidden and temp files are not items and are never touched.
+      const listed = entries.filter((d) => !d.isDirectory() && isItemName(d.name));
       const toRead: string[] = [];
       const sizes: (bigint | undefined)[] = [];
       // A regular file the hub does not know is read whatever its stat says, and the read's own
       // fstat gives its etag: no separate stat (a first sync reads every file). Symbolic links and
       // entries of unknown type are stat'ed first, so a link to a missing file is told apart.
       const batch: Dirent[] = [];
-      for (const d of listed.slice(i, i + STAT_BATCH)) {
+      for (const d of listed) {
         if (d.isFile() && req.knownEtag(d.name) === undefined) {
           toRead.push(d.name);
           sizes.push(undefined);
@@ -524,6 +519,39 @@ function alreadyExists(id: string): ConnectorError {
 function describe(e: unknown): string {
   if (typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string') return e.code;
   return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * The folder's entries in batches of about `size`, as `opendir` reads them (the order of the
+ * directory, like `readdir`). An error opening or reading the folder goes through `wrap`.
+ */
+async function* direntBatches(folder: string, size: number, wrap: (e: unknown) => Error): AsyncGenerator<Dirent[]> {
+  let dir: fs.Dir;
+  try {
+    dir = await fsp.opendir(folder, { bufferSize: 128 });
+  } catch (e) {
+    throw wrap(e);
+  }
+  try {
+    let batch: Dirent[] = [];
+    for (;;) {
+      let d: Dirent | null;
+      try {
+        d = await dir.read();
+      } catch (e) {
+        throw wrap(e);
+      }
+      if (d === null) break;
+      batch.push(d);
+      if (batch.length >= size) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
+  } finally {
+    await dir.close().catch(() => undefined);
+  }
 }
 
 /** The vdir spoke type: a local folder of `.vcf` files (vdirsyncer, khard). */
