@@ -528,7 +528,7 @@ function describe(e: unknown): string {
 async function* direntBatches(folder: string, size: number, wrap: (e: unknown) => Error): AsyncGenerator<Dirent[]> {
   let dir: fs.Dir;
   try {
-    dir = await fsp.opendir(folder, { bufferSize: 128 });
+    dir = await fsp.opendir(folder, { bufferSize: 1024 });
   } catch (e) {
     throw wrap(e);
   }

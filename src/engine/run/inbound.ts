@@ -47,24 +47,23 @@ interface Observed {
 
 export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () => Promise<void>): Promise<void> {
   const { spoke, conn, report } = rt;
-  // The etags of linked items the listing has not shown yet: an id leaves the map when listed, so
-  // what is left after a complete listing is what it did not show — without a second set of every
-  // id seen, and the map shrinks as the listing goes.
-  let unlisted = await loadEtagIndex(ctx.db, spoke.id);
+  // The etags of linked items; the listing marks what it shows, so what is left unmarked after a
+  // complete listing is what it did not show, without a second set of every id seen.
+  let known = await loadEtagIndex(ctx.db, spoke.id);
   const explicitDeleted = new Set<string>();
   let complete = false;
   let nextCursor: string | null = null;
   let listed = 0;
 
   const consume = async (cursor: string | null): Promise<void> => {
-    for await (const page of conn.pull({ cursor, knownEtag: (id) => unlisted.get(id) ?? undefined })) {
+    for await (const page of conn.pull({ cursor, knownEtag: (id) => known.knownEtag(id) ?? undefined })) {
       await consumePage(page);
       await renew();
     }
   };
   const consumePage = async (page: PullPage): Promise<void> => {
-    for (const id of page.unchanged) unlisted.delete(id);
-    for (const it of page.items) unlisted.delete(it.id);
+    for (const id of page.unchanged) known.markListed(id);
+    for (const it of page.items) known.markListed(it.id);
     for (const id of page.deleted) explicitDeleted.add(id);
     listed += page.unchanged.length + page.items.length;
     report.pulled.items += page.items.length;
@@ -83,14 +82,14 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
     // The spoke no longer accepts our cursor (Google's EXPIRED_SYNC_TOKEN, Graph's 410): list
     // everything again. Existing links are matched by remote id, so this makes no duplicate, and
     // missing items still need the gate and a verification before anything is deleted.
-    unlisted = await loadEtagIndex(ctx.db, spoke.id);
+    known = await loadEtagIndex(ctx.db, spoke.id);
     listed = 0;
     complete = false;
     await consume(null);
   }
   report.pulled.fullListing = complete;
 
-  const short = await applyDeletions(ctx, rt, { unlisted, explicitDeleted, complete, listed });
+  const short = await applyDeletions(ctx, rt, { unlisted: complete ? known.unlisted() : [], explicitDeleted, complete, listed });
 
   await ctx.tx(async (db) => {
     await db
@@ -394,10 +393,10 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
 async function applyDeletions(
   ctx: RunContext,
   rt: SpokeRuntime,
-  p: { unlisted: ReadonlyMap<string, string | null>; explicitDeleted: ReadonlySet<string>; complete: boolean; listed: number },
+  p: { unlisted: readonly string[]; explicitDeleted: ReadonlySet<string>; complete: boolean; listed: number },
 ): Promise<boolean> {
   const { spoke, report, conn } = rt;
-  const suspects = [...p.explicitDeleted, ...(p.complete ? [...p.unlisted.keys()].filter((id) => !p.explicitDeleted.has(id)) : [])];
+  const suspects = [...p.explicitDeleted, ...(p.complete ? p.unlisted.filter((id) => !p.explicitDeleted.has(id)) : [])];
   if (suspects.length === 0) return false;
   const links = await loadLinksByRemote(ctx.db, spoke.id, suspects);
   const candidates: { remoteId: string; entityId: string; evidence: Tombstone['evidence'] }[] = [];

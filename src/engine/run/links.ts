@@ -4,6 +4,7 @@
  */
 import type { Fields } from '../../model/fields.js';
 import type { Conflict } from '../plan/merge.js';
+import { EtagIndexBuilder, type EtagIndex } from './etag-index.js';
 import { chunks, jsonOf, type Db, type RunContext } from './context.js';
 import type { LinkIndexEntry } from './spoke-runtime.js';
 
@@ -23,21 +24,21 @@ export interface LinkRow {
 
 /**
  * The etag of every item linked to a spoke, by remote id: all a full listing needs to tell which
- * items to read (`knownEtag`) and, by what is left once the listed ids are removed, which ones it
- * did not show. Only the etag, so the index of a large spoke stays small (the rest of a link is
- * loaded per page, `loadLinksByRemote`).
+ * items to read (`knownEtag`) and, by the ids it never marks as listed, which ones it did not show.
+ * Only the etag, so the index of a large spoke stays small (the rest of a link is loaded per page,
+ * `loadLinksByRemote`).
  */
-export async function loadEtagIndex(db: Db, spokeId: string, pageSize = 5000): Promise<Map<string, string | null>> {
-  const out = new Map<string, string | null>();
-  // In pages along the (spoke_id, remote_id, etag) index, so the rows of a large spoke are never
-  // all in memory at once next to the map built from them.
+export async function loadEtagIndex(db: Db, spokeId: string, pageSize = 5000): Promise<EtagIndex> {
+  const out = new EtagIndexBuilder();
+  // In pages along the (spoke_id, remote_id, etag) index, each packed as it comes (etag-index.ts),
+  // so the rows of a large spoke are never all in memory at once.
   let after: string | null = null;
   for (;;) {
     let q = db.selectFrom('links').select(['remote_id', 'etag']).where('spoke_id', '=', spokeId);
     if (after !== null) q = q.where('remote_id', '>', after);
     const rows = await q.orderBy('remote_id').limit(pageSize).execute();
-    for (const r of rows) out.set(r.remote_id, r.etag);
-    if (rows.length < pageSize) return out;
+    out.addPage(rows.map((r) => [r.remote_id, r.etag] as const));
+    if (rows.length < pageSize) return out.finish();
     after = (rows[rows.length - 1] as { remote_id: string }).remote_id;
   }
 }
