@@ -7,6 +7,7 @@
  *   npm run bench:carddav -- --tools vdirsyncer --sizes 5000
  *   npm run bench:carddav -- --sizes 200 --no-write   # a trial: docs/benchmarks.md is left alone
  *   npm run bench:carddav -- --sizes 1000 --repeat 3  # each tool 3 times, in alternating order; medians
+ *   npm run bench:carddav -- --sizes 1000x5,5000      # 5 repetitions at 1,000, one at 5,000
  *
  * Per size N, each tool gets its own fresh pair of collections with the same content:
  *   A = Radicale (htpasswd Basic auth), seeded with N generated vCards (bench/carddav/gen_vcards.py,
@@ -18,7 +19,7 @@
  * Measured per phase: wall time, client CPU time (user + sys) and peak RSS of the client process
  * (/usr/bin/time), and HTTP requests counted by a proxy in front of each server (counting-proxy.ts).
  *
- * With --repeat R, each size is run R times, the tools taking turns at going first (the second
+ * With --repeat R (or `NxR` in --sizes, for that size alone), each size is run R times, the tools taking turns at going first (the second
  * tool's collections land on servers that have just done the first's work), and the table gives
  * each figure's median, with the range of wall times.
  * Output: bench/carddav/results/results-<date-time>.json and .md (a markdown table), also printed,
@@ -112,10 +113,17 @@ async function editNotes(user: DavUser, count: number, avoid: Set<string>, tag: 
 }
 
 async function main(): Promise<void> {
-  const sizes = arg('--sizes', '1000,5000').split(',').map(Number);
+  const repeatAll = Number(arg('--repeat', '1'));
+  if (!Number.isInteger(repeatAll) || repeatAll < 1) throw new Error('--repeat takes a whole number ≥ 1');
+  const plan = arg('--sizes', '1000,5000')
+    .split(',')
+    .map((s) => {
+      const [n, r] = s.split('x').map(Number) as [number, number | undefined];
+      if (!Number.isInteger(n) || n < 1 || (r !== undefined && (!Number.isInteger(r) || r < 1))) throw new Error(`--sizes: "${s}" is not N or NxR`);
+      return { n, repeat: r ?? repeatAll };
+    });
+  const sizes = plan.map((p) => p.n);
   const tools = arg('--tools', 'hubsync,vdirsyncer').split(',') as ('hubsync' | 'vdirsyncer')[];
-  const repeat = Number(arg('--repeat', '1'));
-  if (!Number.isInteger(repeat) || repeat < 1) throw new Error('--repeat takes a whole number ≥ 1');
   for (const b of ['radicale', 'xandikos', 'vdirsyncer']) requireBinary(b);
   if (!existsSync('/usr/bin/time')) throw new Error('/usr/bin/time is missing: apt-get install -y time');
   const started = { at: new Date(), load: os.loadavg()[0] ?? 0 };
@@ -137,7 +145,7 @@ async function main(): Promise<void> {
   const [pa, pb] = await Promise.all([startCountingProxy(radicale.url), startCountingProxy(xandikos.url)]);
   const results: PhaseResult[] = [];
   try {
-    for (const n of sizes) {
+    for (const { n, repeat } of plan) {
       const gen = path.join(work, `gen-${n}`);
       const r = spawnSync('/usr/bin/python3', [path.join(here, 'gen_vcards.py'), String(n), gen, '--seed', String(n === 1000 ? 1 : n === 5000 ? 5 : n)], { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`gen_vcards.py failed: ${r.stderr}`);
@@ -311,10 +319,9 @@ const totalOf = (r: PhaseResult): number => [...Object.values(r.reqA), ...Object
  * and the requests of the repetition that made the most (they are normally the same every time).
  */
 function table(rs: PhaseResult[]): string {
-  const runs = Math.max(...rs.map((r) => r.rep + 1));
   const lines = [
-    `| N | phase | tool | wall s${runs > 1 ? ` (median of ${runs}, range)` : ''} | of which the sync run s | client CPU s | peak MB | requests A (Radicale) | requests B (Xandikos) | total requests | load |`,
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| N | phase | tool | runs | wall s (median, range) | of which the sync run s | client CPU s | peak MB | requests A (Radicale) | requests B (Xandikos) | total requests | load |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   const order = ['setup', 'first sync', 'no-op re-sync', '10+10 edits re-sync', 'no-op again'];
   const groups = new Map<string, PhaseResult[]>();
@@ -331,7 +338,7 @@ function table(rs: PhaseResult[]): string {
     const most = g.reduce((a, b) => (totalOf(b) > totalOf(a) ? b : a));
     const failed = g.some((x) => !x.ok) ? ' (FAILED)' : '';
     lines.push(
-      `| ${r.n} | ${r.phase} | ${r.tool}${failed} | ${wall} | ${runS} | ${median(g.map((x) => x.cpuS)).toFixed(2)} | ${median(g.map((x) => x.peakMb)).toFixed(0)} | ${fmtReq(most.reqA)} | ${fmtReq(most.reqB)} | ${totalOf(most)} | ${median(g.map((x) => x.load)).toFixed(1)} |`,
+      `| ${r.n} | ${r.phase} | ${r.tool}${failed} | ${g.length} | ${wall} | ${runS} | ${median(g.map((x) => x.cpuS)).toFixed(2)} | ${median(g.map((x) => x.peakMb)).toFixed(0)} | ${fmtReq(most.reqA)} | ${fmtReq(most.reqB)} | ${totalOf(most)} | ${median(g.map((x) => x.load)).toFixed(1)} |`,
     );
   }
   return `${lines.join('\n')}\n`;

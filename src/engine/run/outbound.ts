@@ -21,10 +21,27 @@ import { countActiveLinks, deleteLink, loadLinksByEntity, upsertLinks, type Link
 import { addPlanned, addProblem } from './report.js';
 import type { SpokeRuntime } from './spoke-runtime.js';
 
+/**
+ * The contact a create or update is for: what sending and recording need, not the whole loaded
+ * row. A chunk's writes wait for one another and three spokes push at once, so holding each
+ * write's parsed hub state and card was a large part of a 100,000-contact first sync's peak memory.
+ */
+interface Target {
+  id: string;
+  uid: string;
+  version: number;
+  /** The contact in messages and dry-run plans (`cardSummary`). */
+  label: string;
+}
+
 type Op =
-  | { kind: 'create'; entity: EntityRow; fields: Fields }
-  | { kind: 'update'; entity: EntityRow; fields: Fields; link: LinkRow; changed: FieldPath[] }
-  | { kind: 'delete'; entity: EntityRow; link: LinkRow };
+  | { kind: 'create'; entity: Target; fields: Fields }
+  | { kind: 'update'; entity: Target; fields: Fields; link: LinkRow; changed: FieldPath[] }
+  | { kind: 'delete'; entity: EntityRow & Pick<Target, 'label'>; link: LinkRow };
+
+function target(entity: EntityRow): Target {
+  return { id: entity.id, uid: entity.uid, version: entity.version, label: cardSummary(entity.card) };
+}
 
 type Outcome =
   | { ok: true; result: WriteResult | null; adopted?: RemoteItem }
@@ -104,12 +121,12 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
       if (!entity) continue;
       const link = links.get(id);
       if (entity.deleted) {
-        if (link && link.state === 'active' && policy.delete) deletes.push({ kind: 'delete', entity, link });
+        if (link && link.state === 'active' && policy.delete) deletes.push({ kind: 'delete', entity: { ...entity, label: cardSummary(entity.card) }, link });
         continue;
       }
       const fields = restrictFields(currentFields(entity.state), rt.paths);
       if (!link) {
-        if (policy.create && !waiting.has(id) && inScope(fields, policy.conditions)) ops.push({ kind: 'create', entity, fields });
+        if (policy.create && !waiting.has(id) && inScope(fields, policy.conditions)) ops.push({ kind: 'create', entity: target(entity), fields });
         continue;
       }
       if (link.state !== 'active') continue;
@@ -119,7 +136,7 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
       }
       if (!policy.update || !inScope(fields, policy.conditions)) continue;
       const changed = changedPaths(diffFields(link.base, fields, rt.paths));
-      ops.push({ kind: 'update', entity, fields, link, changed });
+      ops.push({ kind: 'update', entity: target(entity), fields, link, changed });
     }
     if (inSync.length > 0) {
       await ctx.tx(async (db) => {
@@ -340,7 +357,7 @@ async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Ou
   const report = rt.report;
   const dropIntent = () => db.deleteFrom('intents').where('id', '=', intentId).execute();
   const keepForRetry = (state: 'failed' | 'uncertain') => db.updateTable('intents').set({ state }).where('id', '=', intentId).execute();
-  const label = cardSummary(op.entity.card);
+  const label = op.entity.label;
   if (ctx.dryRun && out.ok) {
     addPlanned(report, {
       op: op.kind,
