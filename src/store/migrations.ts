@@ -326,12 +326,29 @@ class InCodeMigrations implements MigrationProvider {
 }
 
 export async function migrateToLatest(db: AnyDb): Promise<void> {
+  if (await allApplied(db)) return;
   const migrator = new Migrator({ db, provider: new InCodeMigrations() });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {
     const what = failed ? `migration ${failed.migrationName}` : 'migrations';
     throw new Error(`The hub store could not be upgraded (${what} failed): ${String(error ?? 'unknown error')}`);
+  }
+}
+
+/**
+ * True when the store already records every migration as applied: then the migrator, which takes
+ * its lock and reads and sorts its tables (≈10 ms, on every `hubsync` command), has nothing to do.
+ * Any doubt (no table yet, an unknown or missing name) leaves the decision to the migrator.
+ */
+async function allApplied(db: AnyDb): Promise<boolean> {
+  try {
+    const rows = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
+    const applied = new Set(rows.rows.map((r) => r.name));
+    const known = Object.keys(migrations);
+    return applied.size === known.length && known.every((name) => applied.has(name));
+  } catch {
+    return false;
   }
 }
 

@@ -11,7 +11,7 @@ import { addSpoke, createHub, getHub, getSpoke, listHubs, setSpokeOptions } from
 import { acquireLease, LeaseHeldError, releaseLease } from '../../src/store/lease.js';
 import { migrateToLatest } from '../../src/store/migrations.js';
 import type { Store } from '../../src/store/open.js';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { useStores } from '../support/stores.js';
 
 const stores = useStores();
@@ -29,6 +29,17 @@ describe.each(stores)('hub store on $dialect', (ts) => {
   it('migrates idempotently', async () => {
     await migrateToLatest(store.db as unknown as Kysely<unknown>);
     expect(await listHubs(store.db)).toEqual([]);
+  });
+
+  it('still runs a migration the store has not recorded (an older store) on the next open', async () => {
+    const db = store.db as unknown as Kysely<unknown>;
+    // As a store made before 0005: no links.raw, no record of it.
+    await db.schema.alterTable('links').dropColumn('raw').execute();
+    await sql`delete from kysely_migration where name = '0005-link-raw'`.execute(db);
+    await migrateToLatest(db);
+    const names = (await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db)).rows.map((r) => r.name);
+    expect(names.at(-1)).toBe('0005-link-raw');
+    await sql`select raw from links`.execute(db);
   });
 
   it('creates hubs with unique names and finds them by name or id', async () => {
