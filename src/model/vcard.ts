@@ -757,7 +757,9 @@ function readCard(source: Source, sc: SourceCard, opts: ParseVCardOptions): Read
         if (number === '') return;
         if (!/\d/.test(number)) problem(p, `no digits in phone number "${number}" (kept as written)`);
         else if (opts.defaultRegion !== undefined && !isPlausiblePhone(number, opts.defaultRegion)) {
-          problem(p, `"${number}" is not a phone number for region ${opts.defaultRegion} (kept as written)`);
+          // With a country code the default region played no part: naming it would mislead.
+          const where = number.startsWith('+') ? '' : ` for region ${opts.defaultRegion}`;
+          problem(p, `"${number}" is not a valid phone number${where} (kept as written)`);
         }
         const types = typesOf(p);
         const el: Phone = { number };

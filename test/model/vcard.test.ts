@@ -241,6 +241,14 @@ describe('parseVCard: problems and errors', () => {
     expect(parseVCard(text, { defaultRegion: 'FR' }).problems.map((p) => p.field)).toEqual(['TEL']);
   });
 
+  it('names the region in a phone problem only when the number has no country code', () => {
+    const text = vcard('VERSION:3.0', 'FN:A', 'TEL:12', 'TEL:+33 831 1207339');
+    expect(parseVCard(text, { defaultRegion: 'US' }).problems.map((p) => p.message)).toEqual([
+      '"12" is not a valid phone number for region US (kept as written)',
+      '"+33 831 1207339" is not a valid phone number (kept as written)',
+    ]);
+  });
+
   it('reports a missing VERSION and a missing END', () => {
     const r = parseVCard('BEGIN:VCARD\r\nFN:Ann\r\n');
     expect(r.card.name?.full).toBe('Ann');
