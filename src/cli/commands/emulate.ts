@@ -28,13 +28,23 @@ function portOf(value: string): number {
   return port;
 }
 
-const registerGoogleEmulator: EmulatorRegistrar = (emulate, env) => {
-  emulate
-    .command('google')
-    .description('the Google emulator: OAuth 2.0 and the People API (contacts), for tests and demos (docs/google.md)')
+/** An emulator's subcommand with the options every emulator takes (where it listens, what it holds). */
+function emulatorCommand(emulate: Command, name: string, description: string, seedHelp: string): Command {
+  return emulate
+    .command(name)
+    .description(description)
     .option('--port <n>', 'port to listen on (0: any free port)', '0')
     .option('--host <address>', 'address to listen on', '127.0.0.1')
-    .option('--seed <file>', 'JSON file with the users, their contacts and groups, OAuth clients and options')
+    .option('--seed <file>', seedHelp);
+}
+
+const registerGoogleEmulator: EmulatorRegistrar = (emulate, env) => {
+  emulatorCommand(
+    emulate,
+    'google',
+    'the Google emulator: OAuth 2.0 and the People API (contacts), for tests and demos (docs/google.md)',
+    'JSON file with the users, their contacts and groups, OAuth clients and options',
+  )
     .option('--propagation-delay <ms>', 'writes show up in sync results after this delay')
     .action(async (opts: { port: string; host: string; seed?: string; propagationDelay?: string }) => {
       const port = portOf(opts.port);
@@ -52,12 +62,12 @@ const registerGoogleEmulator: EmulatorRegistrar = (emulate, env) => {
 };
 
 const registerMicrosoftEmulator: EmulatorRegistrar = (emulate, env) => {
-  emulate
-    .command('microsoft')
-    .description('the Microsoft 365 emulator: identity platform v2.0 and Graph (contacts, directory, $batch), for tests and demos (docs/microsoft365.md)')
-    .option('--port <n>', 'port to listen on (0: any free port)', '0')
-    .option('--host <address>', 'address to listen on', '127.0.0.1')
-    .option('--seed <file>', 'JSON file with the tenant, apps, users (mailboxes, contacts) and organisational contacts (default: the demo tenant)')
+  emulatorCommand(
+    emulate,
+    'microsoft',
+    'the Microsoft 365 emulator: identity platform v2.0 and Graph (contacts, directory, $batch), for tests and demos (docs/microsoft365.md)',
+    'JSON file with the tenant, apps, users (mailboxes, contacts) and organisational contacts (default: the demo tenant)',
+  )
     .option('--latency <ms>', 'added latency per Graph request', '0')
     .action(async (opts: { port: string; host: string; seed?: string; latency: string }) => {
       const port = portOf(opts.port);
