@@ -326,15 +326,16 @@ describe('vdir spoke', () => {
       expect(opened()).toEqual(['c00007.vcf']);
     });
 
-    it('returns pages of about 500 items, every one complete, the cursor on the last', async () => {
-      await writeManyVcards(dir, 1234);
+    it('returns pages of about 2,000 items, every one complete, the cursor on the last', async () => {
+      await writeManyVcards(dir, 4321);
       const pull = await collectPull(vdir);
-      expect(pull.items).toHaveLength(1234);
-      expect(new Set(pull.items.map((i) => i.id)).size).toBe(1234);
+      expect(pull.items).toHaveLength(4321);
+      expect(new Set(pull.items.map((i) => i.id)).size).toBe(4321);
       expect(pull.pages.length).toBeGreaterThanOrEqual(2);
       for (const p of pull.pages) {
         expect(p.complete).toBe(true);
-        expect(p.items.length).toBeLessThanOrEqual(1000);
+        // A page is handed over at 2,000 items, which a listing step of 500 files can overshoot.
+        expect(p.items.length).toBeLessThanOrEqual(2500);
       }
       expect(pull.pages.slice(0, -1).every((p) => p.cursor === undefined)).toBe(true);
       expect(pull.cursor).toBeNull();

@@ -6,7 +6,7 @@
  * - Item id: the file name (`3f2a….vcf`), never a path. Etag: `${mtimeNs}-${size}` (`etagOf`).
  * - Pull: always a full, `complete` listing with no cursor. Unchanged files (by etag) cost one
  *   `stat` and are never read; changed files are read in batches of 500 (synchronously on a fast
- *   disk, 32 at a time asynchronously on a slow one: `AdaptiveFs`) and returned ~500 per page.
+ *   disk, 32 at a time asynchronously on a slow one: `AdaptiveFs`) and returned ~2,000 per page.
  *   Files the hub does not know are read without a `stat` first (the read's `fstat` gives the etag).
  * - Create: `<marker>.vcf`, published with `link()` so that a second create of the same marker fails
  *   with `already_exists` (the `client-id` idempotency). The file also carries `X-HUBSYNC-ID`.
@@ -55,8 +55,14 @@ export type { VdirConfig, VdirVCardVersion } from './config.js';
 const STAT_BATCH = 500;
 /** Cards parsed between two yields to the event loop. */
 const PARSE_SLICE = 64;
-/** A page is handed over once it holds this many items… */
-const PAGE_ITEMS = 500;
+/**
+ * A page is handed over once it holds this many items… The engine takes each page into the hub
+ * in one transaction, and a first sync's pages insert identity keys and file names at random
+ * places of the store's indexes: a commit rewrites every index page it touched, so pages of
+ * 2,000 instead of 500 made a 20,000-contact first sync write 564–587 MB instead of 746–763 MB
+ * (docs/benchmarks.md), for a few MB more of cards held at once.
+ */
+const PAGE_ITEMS = 2000;
 /** …or this many ids in total (unchanged ids are cheap, so a no-op listing needs few pages). */
 const PAGE_IDS = 5000;
 
