@@ -9,6 +9,7 @@ import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from
 import type { Connector, ConnectorFactory, PullPage } from '../src/connectors/kit/contract.js';
 import type { ProgressEvent } from '../src/engine/run/context.js';
 import { migrateToLatest } from '../src/store/migrations.js';
+import { applyPragmas, sqliteBulkWrites } from '../src/store/open.js';
 import type { Schema } from '../src/store/schema.js';
 import { addToSegment, MB, type Breakdown, type Segment, type SqliteStat } from './common.js';
 
@@ -64,13 +65,9 @@ export async function openTimedStore(
   file: string,
   timer: SqliteTimer,
   opts: { plannerFix?: boolean } = {},
-): Promise<{ db: Kysely<Schema>; close: () => Promise<void> }> {
+): Promise<{ db: Kysely<Schema>; bulkWrites: (on: boolean) => void; close: () => Promise<void> }> {
   const sqlite = new Database(file);
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('synchronous = NORMAL');
-  sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('busy_timeout = 5000');
-  sqlite.pragma('cache_size = -16384');
+  applyPragmas(sqlite);
   const raw: SqliteDatabase = sqlite;
   // As openStore's cacheStatements: reuse statements by their text, at most 1000 of them.
   const cache = new Map<string, SqliteStatement>();
@@ -109,7 +106,7 @@ export async function openTimedStore(
   }
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: timed }) });
   await migrateToLatest(db as unknown as Kysely<unknown>);
-  return { db, close: () => db.destroy() };
+  return { db, bulkWrites: (on) => sqliteBulkWrites(sqlite, on), close: () => db.destroy() };
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -101,6 +101,7 @@ async function sync(spec: SyncSpec): Promise<PhaseMeasurement> {
       ids: uuidv7Generator(),
       holder: `${os.hostname()}:${process.pid}:bench`,
       onProgress: timeline.onProgress,
+      bulkWrites: store.bulkWrites,
     };
     try {
       summary = await syncHub(deps, { hub: spec.hub, dryRun: spec.dryRun });

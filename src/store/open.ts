@@ -16,6 +16,11 @@ export interface Store {
   dialect: Dialect;
   /** Where the data lives, for messages ("/home/ann/.hubsync/hubsync.db", "postgres://host/db"). */
   location: string;
+  /**
+   * Tells the store that a run is about to write many rows (a first sync, a large push), or that
+   * it is done. SQLite's page cache is small by default and grows for bulk writes (see below).
+   */
+  bulkWrites(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -61,37 +66,57 @@ function cacheStatements(sqlite: Database.Database): void {
   }) as typeof sqlite.prepare;
 }
 
+/**
+ * The connection settings of the embedded store (also used by the benchmark's timed store, so that
+ * profiles measure the same thing).
+ */
+export function applyPragmas(sqlite: Database.Database): void {
+  // WAL lets readers (status, the web UI) work during a sync; NORMAL is durable across process
+  // crashes, which is what the write-ahead intents rely on.
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  // The page cache is SQLite's default 2 MiB, and 16 MiB while a run writes in bulk: a first
+  // sync inserts into indexes spread over the whole file, and with 2 MiB many of those pages are
+  // read back from the OS on every write. Only then: the cache fills up to its size on a large
+  // hub and counts in the process's memory, and a run that writes little gains nothing from it.
+  // Its listings scan the links' etags once, which filled 16 MiB for nothing: an incremental
+  // sync of a 100,000-contact hub peaked at 174 MB with it and 155–159 MB without.
+  sqlite.pragma(`cache_size = ${SQLITE_CACHE_KIB.normal}`);
+  // A multi-row statement inside a transaction keeps a statement journal (the pages it changed,
+  // so that a failing statement can be undone alone), and past 64 KiB SQLite spills it to a temp
+  // file (https://sqlite.org/tempfiles.html §2.5). The engine's multi-row inserts made 131 such files
+  // and 494 MB of writes in a 20,000-contact first sync, for a 174 MB store. In memory, each lives
+  // for one statement.
+  sqlite.pragma('temp_store = MEMORY');
+  // Checkpoint every 64 MiB of WAL instead of every 4 MiB (the default 1,000 pages): a page that
+  // several commits change in between (index pages, contacts merged by the next spoke) is copied
+  // into the database once, and the checkpoint's fsyncs happen 16× less often. With the line above,
+  // a 100,000-contact first sync wrote 6.1 GB instead of 11.8 GB. The WAL file is cut back to
+  // that size after a checkpoint rather than keeping its largest size on disk.
+  sqlite.pragma('wal_autocheckpoint = 16384');
+  sqlite.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
+}
+
+/** SQLite `cache_size` values (negative: KiB). */
+export const SQLITE_CACHE_KIB = { normal: -2048, bulk: -16384 } as const;
+
+/** `Store.bulkWrites` for a SQLite connection. */
+export function sqliteBulkWrites(sqlite: Database.Database, on: boolean): void {
+  sqlite.pragma(`cache_size = ${on ? SQLITE_CACHE_KIB.bulk : SQLITE_CACHE_KIB.normal}`);
+}
+
 export async function openStore(loc: StoreLocation): Promise<Store> {
   if (loc.kind === 'sqlite') {
     mkdirSync(path.dirname(loc.file), { recursive: true });
     const sqlite = new Database(loc.file);
-    // WAL lets readers (status, the web UI) work during a sync; NORMAL is durable across process
-    // crashes, which is what the write-ahead intents rely on.
-    sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma('synchronous = NORMAL');
-    sqlite.pragma('foreign_keys = ON');
-    sqlite.pragma('busy_timeout = 5000');
-    // 16 MiB of page cache (the default is 2 MiB): a first sync inserts into indexes spread over the
-    // whole file, and with the default many of those pages are read back from the OS on every write.
-    // Not more: the cache fills up to its size on a large hub, and counts in the process's memory.
-    sqlite.pragma('cache_size = -16384');
-    // A multi-row statement inside a transaction keeps a statement journal (the pages it changed,
-    // so that a failing statement can be undone alone), and past 64 KiB SQLite spills it to a temp
-    // file (https://sqlite.org/tempfiles.html §2.5). The engine's 500-row inserts made 131 such files
-    // and 494 MB of writes in a 20,000-contact first sync, for a 174 MB store. In memory, each lives
-    // for one statement.
-    sqlite.pragma('temp_store = MEMORY');
-    // Checkpoint every 64 MiB of WAL instead of every 4 MiB (the default 1,000 pages): a page that
-    // several commits change in between (index pages, contacts merged by the next spoke) is copied
-    // into the database once, and the checkpoint's fsyncs happen 16× less often. With the line above,
-    // a 100,000-contact first sync wrote 6.1 GB instead of 11.8 GB. The WAL file is cut back to
-    // that size after a checkpoint rather than keeping its largest size on disk.
-    sqlite.pragma('wal_autocheckpoint = 16384');
-    sqlite.pragma(`journal_size_limit = ${64 * 1024 * 1024}`);
+    applyPragmas(sqlite);
     cacheStatements(sqlite);
     const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
     await migrateToLatest(db as unknown as Kysely<unknown>);
-    return { db, dialect: 'sqlite', location: loc.file, close: () => db.destroy() };
+    const bulkWrites = (on: boolean) => sqliteBulkWrites(sqlite, on);
+    return { db, dialect: 'sqlite', location: loc.file, bulkWrites, close: () => db.destroy() };
   }
   // Loaded only for a PostgreSQL store: the embedded default starts faster without it.
   const { default: pg } = await import('pg');
@@ -110,5 +135,6 @@ export async function openStore(loc: StoreLocation): Promise<Store> {
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   if (loc.schema) await sql`create schema if not exists ${sql.id(loc.schema)}`.execute(db);
   await migrateToLatest(db as unknown as Kysely<unknown>);
-  return { db, dialect: 'postgres', location: redactUrl(loc.url), close: () => db.destroy() };
+  // PostgreSQL's buffers are the server's, sized by its administrator.
+  return { db, dialect: 'postgres', location: redactUrl(loc.url), bulkWrites: () => undefined, close: () => db.destroy() };
 }

@@ -103,6 +103,20 @@ describe.each(stores)('sync engine on $dialect', (ts) => {
     for (const backend of [a, b]) expect(Object.values(cards(backend)[0]?.notes ?? {})[0]?.note).toBe('from A');
   });
 
+  it('tells the store when a run writes in bulk, and again when it ends; a small run does not', async () => {
+    const hints: boolean[] = [];
+    deps = { ...deps, bulkWrites: (on) => hints.push(on) };
+    const a = await spoke('a', new MemoryBackend({ now: clock.now }));
+    await spoke('b', new MemoryBackend({ now: clock.now }));
+    for (let i = 0; i < 250; i++) a.userCreate(makeCard({ given: `P${i}`, emails: [`p${i}@x.example`] }));
+    await sync();
+    expect(hints).toEqual([true, false]);
+    hints.length = 0;
+    a.userCreate(makeCard({ given: 'One', emails: ['one@x.example'] }));
+    await sync();
+    expect(hints).toEqual([]);
+  });
+
   it('an edit beats a concurrent deletion', async () => {
     const a = await spoke('a', new MemoryBackend({ now: clock.now }));
     const b = await spoke('b', new MemoryBackend({ now: clock.now }));

@@ -10,7 +10,7 @@ import { PlanGuard } from '../../src/engine/run/plan-guard.js';
 import { addSpoke, createHub, getHub, getSpoke, listHubs, setSpokeOptions } from '../../src/store/hubs.js';
 import { acquireLease, LeaseHeldError, releaseLease } from '../../src/store/lease.js';
 import { migrateToLatest } from '../../src/store/migrations.js';
-import type { Store } from '../../src/store/open.js';
+import { SQLITE_CACHE_KIB, type Store } from '../../src/store/open.js';
 import { sql, type Kysely } from 'kysely';
 import { useStores } from '../support/stores.js';
 
@@ -24,6 +24,14 @@ describe.each(stores)('hub store on $dialect', (ts) => {
   });
   afterEach(async () => {
     await store.dispose();
+  });
+
+  it('sizes SQLite\'s page cache for bulk writes only while a run asks for it', async () => {
+    const cacheSize = async () => Number(((await sql<{ cache_size: number }>`pragma cache_size`.execute(store.db)).rows[0] as { cache_size: number }).cache_size);
+    store.bulkWrites(true);
+    if (store.dialect === 'sqlite') expect(await cacheSize()).toBe(SQLITE_CACHE_KIB.bulk);
+    store.bulkWrites(false);
+    if (store.dialect === 'sqlite') expect(await cacheSize()).toBe(SQLITE_CACHE_KIB.normal);
   });
 
   it('migrates idempotently', async () => {

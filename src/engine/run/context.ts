@@ -30,7 +30,12 @@ export interface RunContext {
   progress(ev: ProgressEvent): void;
   /** Shared by the run's concurrent pushes (see plan-guard.ts). */
   guard: PlanGuard;
+  /** Says that the run is writing many rows (`BULK_ROWS` at once): the store may size its caches for it. */
+  bulk?(): void;
 }
+
+/** Rows written at once from which a run counts as writing in bulk (a first sync's pages, a large push). */
+export const BULK_ROWS = 200;
 
 export function jsonOf<T>(text: string): T {
   return JSON.parse(text) as T;

@@ -15,7 +15,7 @@ import { inboundGate } from '../plan/gates.js';
 import { currentFields, stateFromFields } from '../plan/hub-state.js';
 import { applyChanges, changesFromEmpty, diffFields } from '../plan/merge.js';
 import { identityKeys, matchItems, nameKeyOfFields, type MatchSubject } from '../plan/match.js';
-import type { Db, RunContext } from './context.js';
+import { BULK_ROWS, type Db, type RunContext } from './context.js';
 import {
   entitiesByKeys,
   keyOwnerCounts,
@@ -134,6 +134,7 @@ async function applyItems(ctx: RunContext, rt: SpokeRuntime, items: readonly Rem
     } else edits.push(ob);
   }
   if (edits.length + news.length + sameContent.length === 0) return;
+  if (edits.length + news.length >= BULK_ROWS) ctx.bulk?.();
 
   await ctx.tx(async (db) => {
     if (sameContent.length > 0) await touchLinks(ctx, db, rt, links, sameContent);

@@ -14,7 +14,7 @@ import { inScope } from '../plan/conditions.js';
 import { outboundGate } from '../plan/gates.js';
 import { currentFields } from '../plan/hub-state.js';
 import { changedPaths, diffFields } from '../plan/merge.js';
-import { chunks, type Db, type RunContext } from './context.js';
+import { BULK_ROWS, chunks, type Db, type RunContext } from './context.js';
 import { loadEntities, type EntityRow } from './entities.js';
 import { applyEditsFromSpoke } from './inbound.js';
 import { countActiveLinks, deleteLink, loadLinksByEntity, upsertLinks, type LinkRow } from './links.js';
@@ -247,6 +247,7 @@ async function holdOutbound(ctx: RunContext, rt: SpokeRuntime, ops: Extract<Op, 
 /** Write-ahead: the intents are durable before any call; outcomes are recorded after (§B7). */
 async function execute(ctx: RunContext, rt: SpokeRuntime, ops: Op[]): Promise<void> {
   if (ops.length === 0) return;
+  if (ops.length >= BULK_ROWS) ctx.bulk?.();
   const intentIds = ops.map(() => ctx.ids());
   await ctx.tx(async (db) => {
     await db

@@ -34,6 +34,8 @@ export interface EngineDeps {
    */
   prepareEnv?: (spoke: Spoke) => Promise<Partial<ConnectorEnv>>;
   onProgress?: (ev: ProgressEvent) => void;
+  /** The store's bulk-write hint (`Store.bulkWrites`): on when a run starts writing many rows, off at its end. */
+  bulkWrites?: (on: boolean) => void;
 }
 
 export interface SyncRequest {
@@ -70,6 +72,7 @@ export async function syncHub(deps: EngineDeps, req: SyncRequest): Promise<RunSu
   const dryRun = req.dryRun ?? false;
 
   await acquireLease(deps.db, { hubId: hub.id, hubName: hub.name, holder: deps.holder, now: startedAt });
+  let bulk = false;
   let lastRenew = startedAt;
   const renewWith = (db: Db) => async () => {
     const now = deps.now();
@@ -102,6 +105,11 @@ export async function syncHub(deps: EngineDeps, req: SyncRequest): Promise<RunSu
         dryRun,
         progress: deps.onProgress ?? (() => undefined),
         guard: new PlanGuard(),
+        bulk: () => {
+          if (bulk) return;
+          bulk = true;
+          deps.bulkWrites?.(true);
+        },
       };
       await db
         .insertInto('runs')
@@ -160,6 +168,7 @@ export async function syncHub(deps: EngineDeps, req: SyncRequest): Promise<RunSu
     }
     return captured as RunSummary;
   } finally {
+    if (bulk) deps.bulkWrites?.(false);
     await releaseLease(deps.db, { hubId: hub.id, holder: deps.holder });
   }
 }
