@@ -9,7 +9,7 @@ import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from
 import type { Connector, ConnectorFactory, PullPage } from '../src/connectors/kit/contract.js';
 import type { ProgressEvent } from '../src/engine/run/context.js';
 import { migrateToLatest } from '../src/store/migrations.js';
-import { applyPragmas, sqliteBulkWrites } from '../src/store/open.js';
+import { applyPragmas, bulkWritesHint } from '../src/store/open.js';
 import type { Schema } from '../src/store/schema.js';
 import { addToSegment, MB, type Breakdown, type Segment, type SqliteStat } from './common.js';
 
@@ -106,7 +106,7 @@ export async function openTimedStore(
   }
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: timed }) });
   await migrateToLatest(db as unknown as Kysely<unknown>);
-  return { db, bulkWrites: (on) => sqliteBulkWrites(sqlite, on), close: () => db.destroy() };
+  return { db, bulkWrites: bulkWritesHint(sqlite), close: () => db.destroy() };
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ export async function openApp(opts: GlobalOptions, extra: AppExtras = {}): Promi
     ids,
     holder: `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
     prepareEnv,
-    bulkWrites: (on) => store.bulkWrites(on),
+    bulkWrites: store.bulkWrites,
   };
   return { store, dataDir, factories, accounts, tokens, engine, close: () => store.close() };
 }

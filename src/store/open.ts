@@ -77,12 +77,12 @@ export function applyPragmas(sqlite: Database.Database): void {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  // The page cache is SQLite's default 2 MiB, and 16 MiB while a run writes in bulk: a first
-  // sync inserts into indexes spread over the whole file, and with 2 MiB many of those pages are
-  // read back from the OS on every write. Only then: the cache fills up to its size on a large
-  // hub and counts in the process's memory, and a run that writes little gains nothing from it.
-  // Its listings scan the links' etags once, which filled 16 MiB for nothing: an incremental
-  // sync of a 100,000-contact hub peaked at 174 MB with it and 155–159 MB without.
+  // The page cache is SQLite's default 2 MiB, and 16 MiB while a run writes in bulk
+  // (`bulkWritesHint`): a first sync inserts into indexes spread over the whole file, and with
+  // 2 MiB many of those pages are read back from the OS on every write. A run that writes little
+  // only scans the links' etags once, which filled 16 MiB for nothing: the cache counts in the
+  // process's memory, and an incremental sync of a 100,000-contact hub peaked at 174 MB with it
+  // and 155–159 MB without.
   sqlite.pragma(`cache_size = ${SQLITE_CACHE_KIB.normal}`);
   // A multi-row statement inside a transaction keeps a statement journal (the pages it changed,
   // so that a failing statement can be undone alone), and past 64 KiB SQLite spills it to a temp
@@ -102,9 +102,17 @@ export function applyPragmas(sqlite: Database.Database): void {
 /** SQLite `cache_size` values (negative: KiB). */
 export const SQLITE_CACHE_KIB = { normal: -2048, bulk: -16384 } as const;
 
-/** `Store.bulkWrites` for a SQLite connection. */
-export function sqliteBulkWrites(sqlite: Database.Database, on: boolean): void {
-  sqlite.pragma(`cache_size = ${on ? SQLITE_CACHE_KIB.bulk : SQLITE_CACHE_KIB.normal}`);
+/**
+ * `Store.bulkWrites` for a SQLite connection. Counted: the web app's scheduler can sync several
+ * hubs at once on the one connection, and the first to finish must not shrink the cache under
+ * another still writing in bulk.
+ */
+export function bulkWritesHint(sqlite: Database.Database): (on: boolean) => void {
+  let writers = 0;
+  return (on) => {
+    writers = Math.max(0, writers + (on ? 1 : -1));
+    sqlite.pragma(`cache_size = ${writers > 0 ? SQLITE_CACHE_KIB.bulk : SQLITE_CACHE_KIB.normal}`);
+  };
 }
 
 export async function openStore(loc: StoreLocation): Promise<Store> {
@@ -115,8 +123,7 @@ export async function openStore(loc: StoreLocation): Promise<Store> {
     cacheStatements(sqlite);
     const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
     await migrateToLatest(db as unknown as Kysely<unknown>);
-    const bulkWrites = (on: boolean) => sqliteBulkWrites(sqlite, on);
-    return { db, dialect: 'sqlite', location: loc.file, bulkWrites, close: () => db.destroy() };
+    return { db, dialect: 'sqlite', location: loc.file, bulkWrites: bulkWritesHint(sqlite), close: () => db.destroy() };
   }
   // Loaded only for a PostgreSQL store: the embedded default starts faster without it.
   const { default: pg } = await import('pg');

@@ -60,7 +60,8 @@ const PARSE_SLICE = 64;
  * in one transaction, and a first sync's pages insert identity keys and file names at random
  * places of the store's indexes: a commit rewrites every index page it touched, so pages of
  * 2,000 instead of 500 made a 20,000-contact first sync write 564–587 MB instead of 746–763 MB
- * (docs/benchmarks.md), for a few MB more of cards held at once.
+ * (docs/benchmarks.md). The price is four times the cards held at once: a 10,000-contact first
+ * sync peaked at 307 MB instead of 235 MB (a 100,000 one's peak is in its pushes and did not move).
  */
 const PAGE_ITEMS = 2000;
 /** …or this many ids in total (unchanged ids are cheap, so a no-op listing needs few pages). */
