@@ -464,6 +464,8 @@ async function vdirMain(argv: string[], recorded: string[]): Promise<number> {
     return 0;
   }
   const startedAt = new Date().toISOString();
+  // A --tmp folder that does not exist yet is made, so df measures its disk, not nothing.
+  await fsp.mkdir(o.tmp, { recursive: true });
   const machine = machineInfo(o.tmp);
   const need = Math.max(...o.sizes) * BYTES_PER_CONTACT;
   const free = freeBytes(o.tmp);
