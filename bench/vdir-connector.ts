@@ -25,6 +25,7 @@ import { sampleContact, sampleVcard } from '../src/demo/sample-contacts.js';
 import type { Card } from '../src/model/card.js';
 import { cardToFields, fieldsToCard } from '../src/model/card-fields.js';
 import { parseVCard } from '../src/model/vcard.js';
+import { knownEtagsFrom } from '../src/connectors/kit/known-etags.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -73,7 +74,7 @@ async function measure<T>(fn: () => Promise<T>): Promise<{ sample: Sample; resul
 
 async function pullAll(conn: Connector, knownEtag: (id: string) => string | undefined): Promise<PullPage[]> {
   const pages: PullPage[] = [];
-  for await (const page of conn.pull({ cursor: null, knownEtag })) pages.push(page);
+  for await (const page of conn.pull({ cursor: null, knownEtags: knownEtagsFrom(knownEtag) })) pages.push(page);
   return pages;
 }
 

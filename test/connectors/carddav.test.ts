@@ -12,6 +12,7 @@ import { DavTransport } from '../../src/connectors/carddav/transport.js';
 import type { Connector, PullPage } from '../../src/connectors/kit/contract.js';
 import { isConnectorError } from '../../src/connectors/kit/errors.js';
 import type { Card } from '../../src/model/card.js';
+import { knownEtagsFrom } from '../../src/connectors/kit/known-etags.js';
 
 const BOOK = 'https://dav.example.org/u/book/';
 
@@ -62,7 +63,7 @@ function connect(fetch: typeof globalThis.fetch, extra: Record<string, unknown> 
 
 async function pullAll(c: Connector, cursor: string | null = null, known: Record<string, string> = {}): Promise<PullPage[]> {
   const pages: PullPage[] = [];
-  for await (const p of c.pull({ cursor, knownEtag: (id) => known[id] })) pages.push(p);
+  for await (const p of c.pull({ cursor, knownEtags: knownEtagsFrom((id) => known[id]) })) pages.push(p);
   return pages;
 }
 

@@ -11,6 +11,7 @@ import type { UserState } from '../../src/emulators/google/state.js';
 import type { Card } from '../../src/model/card.js';
 import { makeCard } from '../support/cards.js';
 import { googleRig, oauthSettings, type GoogleRig } from './google-support.js';
+import { knownEtagsFrom } from '../../src/connectors/kit/known-etags.js';
 
 let rig: GoogleRig | null = null;
 afterEach(async () => {
@@ -20,7 +21,7 @@ afterEach(async () => {
 
 async function pullAll(r: GoogleRig, cursor: string | null = null, known: Record<string, string> = {}): Promise<PullPage[]> {
   const pages: PullPage[] = [];
-  for await (const p of r.connector.pull({ cursor, knownEtag: (id) => known[id] })) pages.push(p);
+  for await (const p of r.connector.pull({ cursor, knownEtags: knownEtagsFrom((id) => known[id]) })) pages.push(p);
   return pages;
 }
 

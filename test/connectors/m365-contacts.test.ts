@@ -6,6 +6,7 @@ import { M365ContactsConnector, MARKER_PROPERTY, parseM365ContactsConfig } from 
 import { startMicrosoftEmulator, type MicrosoftEmulator } from '../../src/emulators/microsoft/server.js';
 import type { Card } from '../../src/model/card.js';
 import type { Json } from '../../src/emulators/microsoft/state.js';
+import { noKnownEtags } from '../../src/connectors/kit/known-etags.js';
 
 const CLIENT = '11111111-2222-4333-8444-555555555555';
 
@@ -83,7 +84,7 @@ describe('m365-contacts specifics', () => {
 
   async function pullAll(c: M365ContactsConnector, cursor: string | null) {
     const pages = [];
-    for await (const p of c.pull({ cursor, knownEtag: () => undefined })) pages.push(p);
+    for await (const p of c.pull({ cursor, knownEtags: noKnownEtags })) pages.push(p);
     return pages;
   }
 

@@ -5,6 +5,7 @@ import { M365GalConnector, parseM365GalConfig } from '../../src/connectors/m365-
 import { startMicrosoftEmulator, type MicrosoftEmulator } from '../../src/emulators/microsoft/server.js';
 import type { Card } from '../../src/model/card.js';
 import type { SeedUser } from '../../src/emulators/microsoft/state.js';
+import { noKnownEtags } from '../../src/connectors/kit/known-etags.js';
 
 const CLIENT = '11111111-2222-4333-8444-555555555555';
 
@@ -67,7 +68,7 @@ describe('m365-gal conditions', () => {
 
   async function listed(c: M365GalConnector, cursor: string | null = null): Promise<PullPage[]> {
     const pages: PullPage[] = [];
-    for await (const p of c.pull({ cursor, knownEtag: () => undefined })) pages.push(p);
+    for await (const p of c.pull({ cursor, knownEtags: noKnownEtags })) pages.push(p);
     return pages;
   }
   const mails = (pages: PullPage[]) => pages.flatMap((p) => p.items.map((i) => Object.values(i.card.emails ?? {})[0]?.address)).sort();

@@ -14,6 +14,7 @@ import {
 import type { Card } from '../../src/model/card.js';
 import type { FieldPath } from '../../src/model/fields.js';
 import { emailsOf, makeCard, nameComponent, notesOf, phonesOf } from '../support/cards.js';
+import { knownEtagsFrom, noKnownEtags } from '../../src/connectors/kit/known-etags.js';
 
 const UNKNOWN_KEY = 'X-CONTRACT-SUITE';
 
@@ -77,7 +78,7 @@ function rig(opts: MemoryBackendOptions = {}): Rig {
 
 async function pullAll(c: Connector, cursor: string | null = null, known: Record<string, string> = {}): Promise<PullPage[]> {
   const pages: PullPage[] = [];
-  for await (const p of c.pull({ cursor, knownEtag: (id) => known[id] })) pages.push(p);
+  for await (const p of c.pull({ cursor, knownEtags: knownEtagsFrom((id) => known[id]) })) pages.push(p);
   return pages;
 }
 
@@ -388,7 +389,7 @@ describe('memory backend: fault injection', () => {
     backend.userCreate(ada());
     backend.userCreate(grace());
     const pages: PullPage[] = [];
-    const iter = connector.pull({ cursor: null, knownEtag: () => undefined })[Symbol.asyncIterator]();
+    const iter = connector.pull({ cursor: null, knownEtags: noKnownEtags })[Symbol.asyncIterator]();
     pages.push((await iter.next()).value as PullPage);
     backend.failNext(1, 'transient', { methods: ['pull'] });
     await expect(iter.next()).rejects.toMatchObject({ kind: 'transient' });

@@ -326,7 +326,7 @@ describe('vdir spoke', () => {
       expect(opened()).toEqual(['c00007.vcf']);
     });
 
-    it('returns pages of about 2,000 items, every one complete, the cursor on the last', async () => {
+    it('returns pages of about 2,000 items or 500 unchanged ids, every one complete, the cursor on the last', async () => {
       await writeManyVcards(dir, 4321);
       const pull = await collectPull(vdir);
       expect(pull.items).toHaveLength(4321);
@@ -337,8 +337,17 @@ describe('vdir spoke', () => {
         // A page is handed over at 2,000 items, which a listing step of 500 files can overshoot.
         expect(p.items.length).toBeLessThanOrEqual(2500);
       }
+      // Items are not handed over in smaller pages: the engine commits once a page.
+      expect(pull.pages.slice(0, -1).every((p) => p.items.length >= 2000)).toBe(true);
       expect(pull.pages.slice(0, -1).every((p) => p.cursor === undefined)).toBe(true);
       expect(pull.cursor).toBeNull();
+
+      // A re-sync where nothing changed hands over its unchanged ids a listing step at a time.
+      const again = await collectPull(vdir, etagsOf(pull));
+      expect(again.items).toEqual([]);
+      expect(new Set(again.unchanged).size).toBe(4321);
+      expect(again.pages.length).toBeGreaterThanOrEqual(9);
+      for (const p of again.pages) expect(p.unchanged.length).toBeLessThanOrEqual(500);
     });
 
     it('keeps a symbolic link to a missing file (an unmounted drive) instead of calling it deleted', async () => {

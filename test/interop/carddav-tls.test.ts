@@ -13,6 +13,7 @@ import { carddavConnectorFactory } from '../../src/connectors/carddav/carddav-co
 import { resolveCarddavSpoke } from '../../src/connectors/carddav/setup.js';
 import { isConnectorError } from '../../src/connectors/kit/errors.js';
 import { DavUser, makeAddressBook, requireBinary, startRadicale, type DavServer } from '../support/dav-servers.js';
+import { noKnownEtags } from '../../src/connectors/kit/known-etags.js';
 
 const ALICE = { username: 'alice', password: 'alicepw' };
 let radicale: DavServer;
@@ -64,7 +65,7 @@ describe('carddav over TLS with a private CA', () => {
     const env = { now: Date.now, defaultRegion: 'DE', auth: { username: 'alice', password: ALICE.password } };
     const withCa = carddavConnectorFactory.create(carddavConnectorFactory.parseConfig({ url: frontUrl, addressBook: found.addressBook, caFile }), env);
     const ids: string[] = [];
-    for await (const p of withCa.pull({ cursor: null, knownEtag: () => undefined })) ids.push(...p.items.map((i) => i.id));
+    for await (const p of withCa.pull({ cursor: null, knownEtags: noKnownEtags })) ids.push(...p.items.map((i) => i.id));
     expect(ids).toEqual(['a.vcf']);
 
     const without = carddavConnectorFactory.create(carddavConnectorFactory.parseConfig({ url: frontUrl, addressBook: found.addressBook }), env);

@@ -5,7 +5,8 @@ import { defaultSpokeOptions } from '../../src/engine/plan/options.js';
 import { stateFromFields } from '../../src/engine/plan/hub-state.js';
 import type { RunContext } from '../../src/engine/run/context.js';
 import { keyOwnerCounts, loadEntity, saveEntities } from '../../src/engine/run/entities.js';
-import { loadEtagIndex, loadLinksByEntity, loadLinksByRemote, upsertLink } from '../../src/engine/run/links.js';
+import { loadLinksByEntity, loadLinksByRemote, lookupEtags, unlistedRemoteIds, upsertLink } from '../../src/engine/run/links.js';
+import { ListedIds } from '../../src/engine/run/listed-ids.js';
 import { PlanGuard } from '../../src/engine/run/plan-guard.js';
 import { addSpoke, createHub, getHub, getSpoke, listHubs, setSpokeOptions } from '../../src/store/hubs.js';
 import { acquireLease, LeaseHeldError, releaseLease } from '../../src/store/lease.js';
@@ -112,12 +113,12 @@ describe.each(stores)('hub store on $dialect', (ts) => {
     expect((await loadLinksByEntity(store.db, s.id, [id])).get(id)?.raw).toBe('BEGIN:VCARD…');
     await upsertLink(store.db, { ...link, etag: 'e2', raw: null });
     expect((await loadLinksByEntity(store.db, s.id, [id])).get(id)?.raw).toBeNull();
-    expect([...(await loadEtagIndex(store.db, s.id)).entries()]).toEqual([['r1', 'e2']]);
+    expect([...(await lookupEtags(store.db, s.id, ['r1', 'r2'])).entries()]).toEqual([['r1', 'e2']]);
     const byRemote = await loadLinksByRemote(store.db, s.id, ['r1', 'r2']);
     expect([...byRemote.entries()]).toEqual([['r1', { entityId: id, etag: 'e2', baseHash: 'h', state: 'active' }]]);
   });
 
-  it("reads every link etag of a spoke, page by page, and only that spoke's", async () => {
+  it("looks up a spoke's link etags by remote id, and finds the links a listing did not show, only that spoke's", async () => {
     const h = await createHub(store.db, { id: ids(), name: 'H', object: 'contacts', now: 1 });
     const s = await addSpoke(store.db, { id: ids(), hubId: h.id, name: 'a', type: 'vdir', config: {}, options: defaultSpokeOptions(), now: 1 });
     const other = await addSpoke(store.db, { id: ids(), hubId: h.id, name: 'b', type: 'vdir', config: {}, options: defaultSpokeOptions(), now: 1 });
@@ -131,8 +132,19 @@ describe.each(stores)('hub store on $dialect', (ts) => {
     const link = (spokeId: string, entityId: string, remoteId: string, etag: string | null) => ({ spokeId, entityId, remoteId, etag, base: fields, baseHash: 'h', baseVersion: 1, state: 'active' as const, observedAt: 1, raw: null });
     for (const [i, id] of entityIds.entries()) await upsertLink(store.db, link(s.id, id, `r${i}.vcf`, i === 3 ? null : `e${i}`));
     await upsertLink(store.db, link(other.id, entityIds[0] as string, 'other.vcf', 'x'));
-    const index = await loadEtagIndex(store.db, s.id, 2); // pages of 2: 4 queries
-    expect([...index.entries()].sort()).toEqual(entityIds.map((_, i) => [`r${i}.vcf`, i === 3 ? null : `e${i}`]));
+
+    // 600 ids: more than one query's worth; unknown ids and the other spoke's are absent, a link
+    // without an etag answers null.
+    const asked = [...entityIds.map((_, i) => `r${i}.vcf`), 'other.vcf', ...Array.from({ length: 592 }, (_, i) => `nope${i}.vcf`)];
+    const etags = await lookupEtags(store.db, s.id, asked);
+    expect([...etags.entries()].sort()).toEqual(entityIds.map((_, i) => [`r${i}.vcf`, i === 3 ? null : `e${i}`]));
+
+    const shown = new ListedIds();
+    for (const id of ['r0.vcf', 'r2.vcf', 'r3.vcf', 'r6.vcf', 'other.vcf', 'new.vcf']) shown.add(id);
+    expect((await unlistedRemoteIds(store.db, s.id, shown, 2)).sort()).toEqual(['r1.vcf', 'r4.vcf', 'r5.vcf']); // pages of 2: 4 queries
+    for (const id of ['r1.vcf', 'r4.vcf', 'r5.vcf']) shown.add(id);
+    expect(await unlistedRemoteIds(store.db, s.id, shown, 2)).toEqual([]);
+    expect(await unlistedRemoteIds(store.db, other.id, new ListedIds())).toEqual(['other.vcf']);
   });
 
   it('stores 64-bit clock values exactly', async () => {

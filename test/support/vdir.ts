@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Connector, ItemProblem, PullPage, RemoteItem } from '../../src/connectors/kit/contract.js';
 import type { Card } from '../../src/model/card.js';
+import { knownEtagsFrom } from '../../src/connectors/kit/known-etags.js';
 
 /** A fresh empty folder under the OS temp dir; `cleanup` removes it with everything in it. */
 export async function makeTempVdir(prefix = 'hubsync-vdir-'): Promise<{ dir: string; cleanup(): Promise<void> }> {
@@ -116,7 +117,7 @@ export interface CollectedPull {
 /** Runs one pull to the end; `known` plays the hub's etag memory (id → etag). */
 export async function collectPull(connector: Connector, known: ReadonlyMap<string, string> = new Map()): Promise<CollectedPull> {
   const out: CollectedPull = { pages: [], items: [], unchanged: [], deleted: [], problems: [], complete: true, cursor: undefined };
-  for await (const page of connector.pull({ cursor: null, knownEtag: (id) => known.get(id) })) {
+  for await (const page of connector.pull({ cursor: null, knownEtags: knownEtagsFrom((id) => known.get(id)) })) {
     out.pages.push(page);
     out.items.push(...page.items);
     out.unchanged.push(...page.unchanged);

@@ -185,11 +185,12 @@ class CarddavConnector implements Connector {
     const seen = new Set<string>();
     const missing: { id: string; href: string }[] = [];
     const withData: { id: string; e: DavEntry }[] = [];
+    const known = await req.knownEtags(entries.flatMap((e) => this.idOf(e.href, book) ?? []));
     for (const e of entries) {
       const id = this.idOf(e.href, book);
       if (id === null || seen.has(id)) continue; // duplicate hrefs in one listing count once
       seen.add(id);
-      if (e.etag !== null && req.knownEtag(id) === e.etag) page.unchanged.push(id);
+      if (e.etag !== null && known.get(id) === e.etag) page.unchanged.push(id);
       else if (e.data !== null) withData.push({ id, e });
       else missing.push({ id, href: e.href });
     }
@@ -199,7 +200,7 @@ class CarddavConnector implements Connector {
       return out;
     };
     for (const { id, e } of withData) {
-      this.addItem(page, req, id, e.etag, e.data as string);
+      this.addItem(page, known, id, e.etag, e.data as string);
       if (page.items.length >= PAGE_ITEMS) yield flush();
     }
     for (let i = 0; i < missing.length; i += this.config.multigetBatch) {
@@ -217,22 +218,22 @@ class CarddavConnector implements Connector {
           // Listed but its content did not come: unreadable, not deleted (a complete listing must
           // not make it look gone).
           page.problems.push({ id: b.id, message: `${b.id}: the server listed it but did not return its vCard (status ${e?.status ?? 'none'}); it is left untouched` });
-          if (req.knownEtag(b.id) !== undefined) page.unchanged.push(b.id);
+          if (known.has(b.id)) page.unchanged.push(b.id);
           continue;
         }
-        this.addItem(page, req, b.id, e.etag, e.data);
+        this.addItem(page, known, b.id, e.etag, e.data);
         if (page.items.length >= PAGE_ITEMS) yield flush();
       }
     }
     yield { ...page, cursor };
   }
 
-  private addItem(page: PullPage, req: PullRequest, id: string, etag: string | null, text: string): void {
+  private addItem(page: PullPage, known: ReadonlyMap<string, string | null>, id: string, etag: string | null, text: string): void {
     const lifted = this.lift(id, etag, text);
     if ('problem' in lifted) {
       page.problems.push(lifted.problem);
       // Listed but unreadable: keep it (a complete listing must not make it look deleted).
-      if (req.knownEtag(id) !== undefined) page.unchanged.push(id);
+      if (known.has(id)) page.unchanged.push(id);
       return;
     }
     page.items.push(lifted.item);

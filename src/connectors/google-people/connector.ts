@@ -289,6 +289,7 @@ export class GooglePeopleConnector implements Connector {
       const page: PullPage = { items: [], unchanged: [], deleted: [], problems: [], complete: !incremental };
       const people = Array.isArray(body.connections) ? body.connections : [];
       const unknown: Person[] = [];
+      const knownEtags = await req.knownEtags(people.flatMap((p) => (typeof p?.resourceName === 'string' ? [p.resourceName] : [])));
       for (const p of people) {
         const id = typeof p?.resourceName === 'string' ? p.resourceName : null;
         if (!id) {
@@ -301,9 +302,9 @@ export class GooglePeopleConnector implements Connector {
           continue;
         }
         this.remember(p);
-        const known = req.knownEtag(id);
+        const known = knownEtags.get(id);
         const listed = composeEtag(p);
-        if (listed !== null && known !== undefined) {
+        if (listed !== null && typeof known === 'string') {
           const k = splitEtag(known);
           const l = splitEtag(listed);
           // The same version, or an older one than the hub holds (a write of ours not yet visible).

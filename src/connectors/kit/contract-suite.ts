@@ -18,6 +18,7 @@ import type { Card } from '../../model/card.js';
 import type { FieldPath } from '../../model/fields.js';
 import type { Capabilities, Connector, PullPage, RemoteItem } from './contract.js';
 import { isConnectorError } from './errors.js';
+import { knownEtagsFrom } from './known-etags.js';
 
 /**
  * What a connector's test gives the suite: the connector under test, on a store the suite may fill
@@ -123,7 +124,7 @@ export function describeConnectorContract(name: string, setup: () => Promise<Con
       expect(listed.length).toBe(before + ids.length);
     });
 
-    it('knownEtag puts unchanged items in `unchanged` without their card; a changed one comes back', async ({ annotate }) => {
+    it('knownEtags puts unchanged items in `unchanged` without their card; a changed one comes back', async ({ annotate }) => {
       const ids = [await h.userCreate(sampleCard(10)), await h.userCreate(sampleCard(11)), await h.userCreate(sampleCard(12))];
       await settle();
       const listed = (await collect(c, null)).flatMap((p) => p.items);
@@ -131,7 +132,7 @@ export function describeConnectorContract(name: string, setup: () => Promise<Con
       for (const i of listed) if (i.etag !== null) etags.set(i.id, i.etag);
       if (listed.every((i) => i.etag === null)) {
         // RemoteItem.etag is null "when the spoke has none": then there is nothing to skip by.
-        await annotate('the spoke lists no etags: knownEtag cannot apply');
+        await annotate('the spoke lists no etags: knownEtags cannot apply');
         return;
       }
       for (const id of ids) expect(etags.has(id), `item ${id} listed with an etag`).toBe(true);
@@ -429,7 +430,7 @@ async function collect(
   knownEtag: (id: string) => string | undefined = () => undefined,
 ): Promise<PullPage[]> {
   const pages: PullPage[] = [];
-  for await (const p of c.pull({ cursor, knownEtag })) pages.push(p);
+  for await (const p of c.pull({ cursor, knownEtags: knownEtagsFrom(knownEtag) })) pages.push(p);
   return pages;
 }
 

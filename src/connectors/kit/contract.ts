@@ -63,10 +63,15 @@ export interface PullRequest {
   /** The cursor the last complete pull returned, or null for a full listing. */
   cursor: string | null;
   /**
-   * The etag the hub last saw for an item, so a listing can skip reading items that did not change.
-   * Connectors report such items in `unchanged` without reading them.
+   * What the hub holds for some listed ids, so a listing can skip reading items that did not
+   * change: for each id the hub has an item for, the etag it last saw (null when the item had
+   * none); ids it does not hold are absent. Connectors ask once per batch of listed ids, and report
+   * items whose listed etag matches in `unchanged`, without reading them.
+   *
+   * Asynchronous and batched, so the hub looks the ids up in its store as the listing goes instead
+   * of holding every link's etag in memory for the whole pull.
    */
-  knownEtag(id: string): string | undefined;
+  knownEtags(ids: readonly string[]): Promise<ReadonlyMap<string, string | null>>;
 }
 
 export interface PullPage {

@@ -225,9 +225,10 @@ export class M365ContactsConnector implements Connector {
   private async lift(rows: GraphContact[], req: PullRequest): Promise<Pick<PullPage, 'items' | 'unchanged' | 'problems'>> {
     const unchanged: string[] = [];
     const todo: GraphContact[] = [];
+    const known = await req.knownEtags(rows.map((r) => r.id as string));
     for (const r of rows) {
       const etag = etagOf(r);
-      if (etag !== null && req.knownEtag(r.id as string) === etag) unchanged.push(r.id as string);
+      if (etag !== null && known.get(r.id as string) === etag) unchanged.push(r.id as string);
       else todo.push(r);
     }
     const photos = await this.photos(todo.map((r) => r.id as string));

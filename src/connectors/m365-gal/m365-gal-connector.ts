@@ -17,7 +17,7 @@
  *   account (Exchange creates shared mailboxes with the account disabled), so "no shared mailboxes"
  *   is "enabled accounts only".
  * - Items have no etag in the directory; the etag here is a hash of the mapped content, so a full
- *   pull can still tell unchanged entries by `knownEtag`.
+ *   pull can still tell unchanged entries by `knownEtags`.
  */
 import { createHash } from 'node:crypto';
 import type { Card, Phone } from '../../model/card.js';
@@ -226,6 +226,7 @@ export class M365GalConnector implements Connector {
         const deleted: string[] = [];
         const problems: ItemProblem[] = [];
         const rows = complete ? (page.value ?? []) : await this.completeRows(page.value ?? [], kind);
+        const known = await req.knownEtags(rows.flatMap((r) => (typeof r.id === 'string' ? [`${kind}:${r.id}`] : [])));
         for (const r of rows) {
           if (typeof r.id !== 'string') continue;
           const id = `${kind}:${r.id}`;
@@ -237,7 +238,7 @@ export class M365GalConnector implements Connector {
           try {
             const card = directoryToCard(r, kind, `urn:m365-gal:${id}`);
             const etag = hashOf(card);
-            if (req.knownEtag(id) === etag) unchanged.push(id);
+            if (known.get(id) === etag) unchanged.push(id);
             else items.push({ id, etag, card });
           } catch (e) {
             problems.push({ id, ...(e instanceof RowError ? { field: e.field } : {}), message: `unreadable directory entry: ${(e as Error).message}` });

@@ -546,14 +546,16 @@ export class MemoryBackend {
     for (let start = 0, first = true; first || start < entries.length; start += this.pageSize, first = false) {
       if (!first) this.enter('pull');
       const page: PullPage = { items: [], unchanged: [], deleted: [], problems: [], complete };
-      for (const e of entries.slice(start, start + this.pageSize)) {
+      const slice = entries.slice(start, start + this.pageSize);
+      const known = await req.knownEtags(slice.flatMap((e) => (e.kind === 'deleted' ? [] : [e.version.id])));
+      for (const e of slice) {
         if (e.kind === 'deleted') {
           page.deleted.push(e.id);
           continue;
         }
         const v = e.version;
         this.rotateIfFlaky(v);
-        if (req.knownEtag(v.id) === v.etag) page.unchanged.push(v.id);
+        if (known.get(v.id) === v.etag) page.unchanged.push(v.id);
         else if (v.broken !== null) page.problems.push(problemOf(v));
         else page.items.push(this.read(v));
       }

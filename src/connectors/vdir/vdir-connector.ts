@@ -64,8 +64,13 @@ const PARSE_SLICE = 64;
  * sync peaked at 307 MB instead of 235 MB (a 100,000 one's peak is in its pushes and did not move).
  */
 const PAGE_ITEMS = 2000;
-/** …or this many ids in total (unchanged ids are cheap, so a no-op listing needs few pages). */
-const PAGE_IDS = 5000;
+/**
+ * …or this many unchanged ids: a page per stat batch of a re-sync. Unchanged ids are cheap to hand
+ * over, but ids held for 5,000 files lived through enough young-generation collections to be
+ * promoted, and the old generation kept them as garbage until the end of the run: an incremental
+ * sync of a 100,000-contact hub peaked 20 MB higher (docs/benchmarks.md).
+ */
+const PAGE_IDS = STAT_BATCH;
 
 export const vdirCapabilities: Capabilities = {
   readOnly: false,
@@ -134,6 +139,7 @@ class VdirConnector implements Connector {
     for await (const entries of direntBatches(this.folder, STAT_BATCH, (e) => toConnectorError(e, { folder: this.folder, action }))) {
       // Subfolders, other extensions, hidden and temp files are not items and are never touched.
       const listed = entries.filter((d) => !d.isDirectory() && isItemName(d.name));
+      const known = await req.knownEtags(listed.map((d) => d.name));
       const toRead: string[] = [];
       const sizes: (bigint | undefined)[] = [];
       // A regular file the hub does not know is read whatever its stat says, and the read's own
@@ -141,7 +147,7 @@ class VdirConnector implements Connector {
       // entries of unknown type are stat'ed first, so a link to a missing file is told apart.
       const batch: Dirent[] = [];
       for (const d of listed) {
-        if (d.isFile() && req.knownEtag(d.name) === undefined) {
+        if (d.isFile() && !known.has(d.name)) {
           toRead.push(d.name);
           sizes.push(undefined);
         } else batch.push(d);
@@ -153,15 +159,15 @@ class VdirConnector implements Connector {
         if (st === 'gone') {
           // Deleted since readdir: absent, which is right. But a symlink whose target is missing
           // (a file on an unmounted drive) is still there and must not count as a deletion.
-          if (d.isSymbolicLink()) keepUnreadable(page, req, d.name, `${d.name} is a symbolic link to a missing file`);
+          if (d.isSymbolicLink()) keepUnreadable(page, known, d.name, `${d.name} is a symbolic link to a missing file`);
           return;
         }
         if ('error' in st) {
-          keepUnreadable(page, req, d.name, `${d.name} cannot be examined (${describe(st.error)})`);
+          keepUnreadable(page, known, d.name, `${d.name} cannot be examined (${describe(st.error)})`);
           return;
         }
         if (!st.isFile()) return; // a folder or socket named *.vcf is not an item
-        if (req.knownEtag(d.name) === etagOf(st)) page.unchanged.push(d.name);
+        if (known.get(d.name) === etagOf(st)) page.unchanged.push(d.name);
         else {
           toRead.push(d.name);
           sizes.push(st.size);
@@ -181,11 +187,11 @@ class VdirConnector implements Connector {
           if (isErrno(r.error, 'EMFILE', 'ENFILE', 'ENOMEM')) {
             throw toConnectorError(r.error, { folder: this.folder, action: `reading ${name}` });
           }
-          keepUnreadable(page, req, name, unreadableMessage(name, r.error));
+          keepUnreadable(page, known, name, unreadableMessage(name, r.error));
           continue;
         }
         const lifted = this.lift(name, r);
-        if (lifted.kind === 'unparseable') keepUnreadable(page, req, name, lifted.problem.message);
+        if (lifted.kind === 'unparseable') keepUnreadable(page, known, name, lifted.problem.message);
         else {
           page.items.push(lifted.item);
           page.problems.push(...lifted.problems);
@@ -194,7 +200,7 @@ class VdirConnector implements Connector {
         if (k % PARSE_SLICE === PARSE_SLICE - 1) await yieldToEventLoop();
       }
 
-      if (page.items.length >= PAGE_ITEMS || page.items.length + page.unchanged.length >= PAGE_IDS) {
+      if (page.items.length >= PAGE_ITEMS || page.unchanged.length >= PAGE_IDS) {
         yield page;
         page = emptyPage();
       }
@@ -505,9 +511,9 @@ function emptyPage(): PullPage {
  * only reported: there is no link to keep. The contract has no "unreadable" list, and this spoke
  * may not change the contract.
  */
-function keepUnreadable(page: PullPage, req: PullRequest, id: string, message: string): void {
+function keepUnreadable(page: PullPage, known: ReadonlyMap<string, string | null>, id: string, message: string): void {
   page.problems.push({ id, message });
-  if (req.knownEtag(id) !== undefined) page.unchanged.push(id);
+  if (known.has(id)) page.unchanged.push(id);
 }
 
 function unreadableMessage(name: string, e: unknown): string {

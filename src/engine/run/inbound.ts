@@ -27,15 +27,18 @@ import {
 } from './entities.js';
 import {
   countActiveLinks,
+  countLinks,
   deleteLink,
   insertLinks,
   linkedEntityIds,
-  loadEtagIndex,
   loadLinksByEntity,
   loadLinksByRemote,
+  lookupEtags,
   recordConflicts,
   type LinkRow,
+  unlistedRemoteIds,
 } from './links.js';
+import { ListedIds } from './listed-ids.js';
 import { addProblem } from './report.js';
 import type { LinkIndexEntry, SpokeRuntime } from './spoke-runtime.js';
 
@@ -47,23 +50,36 @@ interface Observed {
 
 export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () => Promise<void>): Promise<void> {
   const { spoke, conn, report } = rt;
-  // The etags of linked items; the listing marks what it shows, so what is left unmarked after a
-  // complete listing is what it did not show, without a second set of every id seen.
-  let known = await loadEtagIndex(ctx.db, spoke.id);
+  // The listing asks the store for the etags of each batch it lists, and what it showed is kept as
+  // fingerprints: what a large spoke costs in memory is 8–16 bytes an item, not its links.
+  let shown = new ListedIds();
+  // Ids the store answered as linked that no page has shown yet, and how many linked ids the pages
+  // showed: when that is every link, a complete listing left nothing out, and the store need not
+  // be read again to find what it did not show (a no-op of 100,000 items skips that scan).
+  const answeredLinked = new Set<string>();
+  let linkedShown = 0;
   const explicitDeleted = new Set<string>();
   let complete = false;
   let nextCursor: string | null = null;
   let listed = 0;
 
+  const knownEtags = async (ids: readonly string[]) => {
+    const known = await lookupEtags(ctx.db, spoke.id, ids);
+    for (const id of known.keys()) if (!shown.has(id)) answeredLinked.add(id);
+    return known;
+  };
+  const show = (id: string) => {
+    if (shown.add(id) && answeredLinked.delete(id)) linkedShown += 1;
+  };
   const consume = async (cursor: string | null): Promise<void> => {
-    for await (const page of conn.pull({ cursor, knownEtag: (id) => known.knownEtag(id) ?? undefined })) {
+    for await (const page of conn.pull({ cursor, knownEtags })) {
       await consumePage(page);
       await renew();
     }
   };
   const consumePage = async (page: PullPage): Promise<void> => {
-    for (const id of page.unchanged) known.markListed(id);
-    for (const it of page.items) known.markListed(it.id);
+    for (const id of page.unchanged) show(id);
+    for (const it of page.items) show(it.id);
     for (const id of page.deleted) explicitDeleted.add(id);
     listed += page.unchanged.length + page.items.length;
     report.pulled.items += page.items.length;
@@ -82,14 +98,17 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
     // The spoke no longer accepts our cursor (Google's EXPIRED_SYNC_TOKEN, Graph's 410): list
     // everything again. Existing links are matched by remote id, so this makes no duplicate, and
     // missing items still need the gate and a verification before anything is deleted.
-    known = await loadEtagIndex(ctx.db, spoke.id);
+    shown = new ListedIds();
+    answeredLinked.clear();
+    linkedShown = 0;
     listed = 0;
     complete = false;
     await consume(null);
   }
   report.pulled.fullListing = complete;
 
-  const short = await applyDeletions(ctx, rt, { unlisted: complete ? known.unlisted() : [], explicitDeleted, complete, listed });
+  const unlisted = complete && linkedShown < (await countLinks(ctx.db, spoke.id)) ? await unlistedRemoteIds(ctx.db, spoke.id, shown) : [];
+  const short = await applyDeletions(ctx, rt, { unlisted, explicitDeleted, complete, listed });
 
   await ctx.tx(async (db) => {
     await db

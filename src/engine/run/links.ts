@@ -4,7 +4,7 @@
  */
 import type { Fields } from '../../model/fields.js';
 import type { Conflict } from '../plan/merge.js';
-import { EtagIndexBuilder, type EtagIndex } from './etag-index.js';
+import type { ListedIds } from './listed-ids.js';
 import { chunks, jsonOf, type Db, type RunContext } from './context.js';
 import type { LinkIndexEntry } from './spoke-runtime.js';
 
@@ -23,22 +23,34 @@ export interface LinkRow {
 }
 
 /**
- * The etag of every item linked to a spoke, by remote id: all a full listing needs to tell which
- * items to read (`knownEtag`) and, by the ids it never marks as listed, which ones it did not show.
- * Only the etag, so the index of a large spoke stays small (the rest of a link is loaded per page,
- * `loadLinksByRemote`).
+ * The etags the hub holds for some of a spoke's remote ids (ids it has no link for are absent):
+ * what a listing asks, a batch of listed ids at a time (`PullRequest.knownEtags`). Each chunk is
+ * one lookup along the (spoke_id, remote_id, etag) index, so the etags of a large spoke are never
+ * all in memory.
  */
-export async function loadEtagIndex(db: Db, spokeId: string, pageSize = 5000): Promise<EtagIndex> {
-  const out = new EtagIndexBuilder();
-  // In pages along the (spoke_id, remote_id, etag) index, each packed as it comes (etag-index.ts),
-  // so the rows of a large spoke are never all in memory at once.
+export async function lookupEtags(db: Db, spokeId: string, remoteIds: readonly string[]): Promise<Map<string, string | null>> {
+  const out = new Map<string, string | null>();
+  for (const part of chunks(remoteIds, 500)) {
+    if (part.length === 0) continue;
+    const rows = await db.selectFrom('links').select(['remote_id', 'etag']).where('spoke_id', '=', spokeId).where('remote_id', 'in', part).execute();
+    for (const r of rows) out.set(r.remote_id, r.etag);
+  }
+  return out;
+}
+
+/**
+ * The remote ids of a spoke's links that `listed` does not hold: after a complete listing, the
+ * items it did not show. Read in pages along the index, so only the unlisted ones are kept.
+ */
+export async function unlistedRemoteIds(db: Db, spokeId: string, listed: ListedIds, pageSize = 5000): Promise<string[]> {
+  const out: string[] = [];
   let after: string | null = null;
   for (;;) {
-    let q = db.selectFrom('links').select(['remote_id', 'etag']).where('spoke_id', '=', spokeId);
+    let q = db.selectFrom('links').select('remote_id').where('spoke_id', '=', spokeId);
     if (after !== null) q = q.where('remote_id', '>', after);
     const rows = await q.orderBy('remote_id').limit(pageSize).execute();
-    out.addPage(rows.map((r) => [r.remote_id, r.etag] as const));
-    if (rows.length < pageSize) return out.finish();
+    for (const r of rows) if (!listed.has(r.remote_id)) out.push(r.remote_id);
+    if (rows.length < pageSize) return out;
     after = (rows[rows.length - 1] as { remote_id: string }).remote_id;
   }
 }
@@ -196,6 +208,16 @@ export async function insertLinks(db: Db, ls: readonly LinkRow[]): Promise<void>
 }
 
 /** Links of the spoke that are not held. */
+/** Links of a spoke in any state (active, or waiting on a held delete). */
+export async function countLinks(db: Db, spokeId: string): Promise<number> {
+  const r = await db
+    .selectFrom('links')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('spoke_id', '=', spokeId)
+    .executeTakeFirst();
+  return Number(r?.n ?? 0);
+}
+
 export async function countActiveLinks(db: Db, spokeId: string): Promise<number> {
   const r = await db
     .selectFrom('links')
