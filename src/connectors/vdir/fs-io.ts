@@ -116,6 +116,31 @@ export class AdaptiveFs {
   }
 
   /**
+   * The next `size` entries of an open folder (fewer only at its end). `fs.Dir.read()` is one
+   * promise per entry and a trip to the thread pool per 1,024: a no-op listing of 300,000 files
+   * spent ≈0.4 s of it waiting.
+   */
+  async readDir(dir: fs.Dir, size: number): Promise<fs.Dirent[]> {
+    const out: fs.Dirent[] = [];
+    if (this.useSync) {
+      const t0 = performance.now();
+      while (out.length < size) {
+        const d = dir.readSync();
+        if (d === null) break;
+        out.push(d);
+      }
+      this.afterSyncBatch(t0);
+      return out;
+    }
+    while (out.length < size) {
+      const d = await dir.read();
+      if (d === null) break;
+      out.push(d);
+    }
+    return out;
+  }
+
+  /**
    * Reads files; `sizes` (from the listing stat, undefined when there was none) sends big files to
    * the asynchronous path.
    */

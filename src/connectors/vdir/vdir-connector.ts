@@ -136,7 +136,7 @@ class VdirConnector implements Connector {
     const dirPrefix = this.folder + path.sep;
     // The folder is read a batch at a time (opendir), not into one array that holds every Dirent
     // for the whole pull (≈13 MB of heap for 100,000 entries): memory follows the batch, not the folder.
-    for await (const entries of direntBatches(this.folder, STAT_BATCH, (e) => toConnectorError(e, { folder: this.folder, action }))) {
+    for await (const entries of direntBatches(this.folder, STAT_BATCH, io, (e) => toConnectorError(e, { folder: this.folder, action }))) {
       // Subfolders, other extensions, hidden and temp files are not items and are never touched.
       const listed = entries.filter((d) => !d.isDirectory() && isItemName(d.name));
       const known = await req.knownEtags(listed.map((d) => d.name));
@@ -538,7 +538,7 @@ function describe(e: unknown): string {
  * The folder's entries in batches of about `size`, as `opendir` reads them (the order of the
  * directory, like `readdir`). An error opening or reading the folder goes through `wrap`.
  */
-async function* direntBatches(folder: string, size: number, wrap: (e: unknown) => Error): AsyncGenerator<Dirent[]> {
+async function* direntBatches(folder: string, size: number, io: AdaptiveFs, wrap: (e: unknown) => Error): AsyncGenerator<Dirent[]> {
   let dir: fs.Dir;
   try {
     dir = await fsp.opendir(folder, { bufferSize: 1024 });
@@ -546,22 +546,16 @@ async function* direntBatches(folder: string, size: number, wrap: (e: unknown) =
     throw wrap(e);
   }
   try {
-    let batch: Dirent[] = [];
     for (;;) {
-      let d: Dirent | null;
+      let batch: Dirent[];
       try {
-        d = await dir.read();
+        batch = await io.readDir(dir, size);
       } catch (e) {
         throw wrap(e);
       }
-      if (d === null) break;
-      batch.push(d);
-      if (batch.length >= size) {
-        yield batch;
-        batch = [];
-      }
+      if (batch.length > 0) yield batch;
+      if (batch.length < size) return;
     }
-    if (batch.length > 0) yield batch;
   } finally {
     await dir.close().catch(() => undefined);
   }
