@@ -10,6 +10,12 @@ export interface CountingProxy {
   /** Requests per method since the last `reset()`. */
   counts(): Record<string, number>;
   total(): number;
+  /**
+   * Since the last `reset()`: how long at least one request was in flight to the server (the
+   * server's busy time, as the client sees it), and when the first request began and the last
+   * ended (ms on `performance.now()`'s clock). What a tool adds to a phase is the rest.
+   */
+  busy(): { busyMs: number; firstMs: number | null; lastMs: number | null; maxInFlight: number };
   reset(): void;
   close(): Promise<void>;
 }
@@ -18,9 +24,37 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
   const up = new URL(upstream);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   let counts: Record<string, number> = {};
+  let inFlight = 0;
+  let busyMs = 0;
+  let busySince = 0;
+  let firstMs: number | null = null;
+  let lastMs: number | null = null;
+  let maxInFlight = 0;
+  const begin = (): void => {
+    const now = performance.now();
+    if (inFlight === 0) busySince = now;
+    inFlight += 1;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    firstMs ??= now;
+  };
+  const end = (): void => {
+    const now = performance.now();
+    inFlight -= 1;
+    if (inFlight === 0) busyMs += now - busySince;
+    lastMs = now;
+  };
   const server = http.createServer((req, res) => {
     const method = req.method ?? 'GET';
     counts[method] = (counts[method] ?? 0) + 1;
+    begin();
+    let ended = false;
+    const done = (): void => {
+      if (!ended) {
+        ended = true;
+        end();
+      }
+    };
+    res.on('close', done);
     const fwd = http.request(
       { host: up.hostname, port: up.port, method, path: req.url, headers: { ...req.headers, host: req.headers.host ?? up.host }, agent },
       (r) => {
@@ -42,8 +76,14 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
     url: `http://127.0.0.1:${port}/`,
     counts: () => ({ ...counts }),
     total: () => Object.values(counts).reduce((x, y) => x + y, 0),
+    busy: () => ({ busyMs: busyMs + (inFlight > 0 ? performance.now() - busySince : 0), firstMs, lastMs, maxInFlight }),
     reset: () => {
       counts = {};
+      busyMs = 0;
+      busySince = performance.now();
+      firstMs = null;
+      lastMs = null;
+      maxInFlight = inFlight;
     },
     close: () =>
       new Promise<void>((resolve) => {
