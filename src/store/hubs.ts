@@ -94,7 +94,10 @@ export async function deleteHub(db: DbLike, hubId: string): Promise<void> {
   }
   await db.deleteFrom('entity_keys').where('hub_id', '=', hubId).execute();
   const spokes = await db.selectFrom('spokes').select('id').where('hub_id', '=', hubId).execute();
-  for (const s of spokes) await db.deleteFrom('links').where('spoke_id', '=', s.id).execute();
+  for (const s of spokes) {
+    await db.deleteFrom('links').where('spoke_id', '=', s.id).execute();
+    await db.deleteFrom('spoke_deletes').where('spoke_id', '=', s.id).execute();
+  }
   await db.deleteFrom('spokes').where('hub_id', '=', hubId).execute();
   await db.deleteFrom('entities').where('hub_id', '=', hubId).execute();
   await db.deleteFrom('hubs').where('id', '=', hubId).execute();
@@ -164,6 +167,7 @@ export async function removeSpoke(db: DbLike, spoke: Spoke): Promise<void> {
   await db.deleteFrom('links').where('spoke_id', '=', spoke.id).execute();
   await db.deleteFrom('intents').where('spoke_id', '=', spoke.id).execute();
   await db.deleteFrom('held_deletes').where('spoke_id', '=', spoke.id).execute();
+  await db.deleteFrom('spoke_deletes').where('spoke_id', '=', spoke.id).execute();
   await db.deleteFrom('spokes').where('id', '=', spoke.id).execute();
 }
 

@@ -311,12 +311,32 @@ const linkRaw: Migration = {
   },
 };
 
+/**
+ * 0006: what the hub deleted from a spoke whose listings lag behind its writes (Google People), so
+ * that a listing still showing the item is not taken for a contact someone added (design B5).
+ */
+const spokeDeletes: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('spoke_deletes')
+      .addColumn('spoke_id', 'text', (c) => c.notNull().references('spokes.id').onDelete('cascade'))
+      .addColumn('remote_id', 'text', (c) => c.notNull())
+      .addColumn('deleted_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('spoke_deletes_pk', ['spoke_id', 'remote_id'])
+      .execute();
+  },
+  async down(db: AnyDb) {
+    await db.schema.dropTable('spoke_deletes').ifExists().execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-accounts': accounts,
   '0003-organizations': organizations,
   '0004-link-etags': linkEtags,
   '0005-link-raw': linkRaw,
+  '0006-spoke-deletes': spokeDeletes,
 };
 
 class InCodeMigrations implements MigrationProvider {
@@ -354,6 +374,7 @@ async function allApplied(db: AnyDb): Promise<boolean> {
 
 /** Used by tests to start from nothing on a shared PostgreSQL database. */
 export async function dropAll(db: AnyDb): Promise<void> {
+  await spokeDeletes.down?.(db);
   await organizations.down?.(db);
   await accounts.down?.(db);
   await initial.down?.(db);

@@ -80,6 +80,16 @@ export interface LinkTable {
   raw: string | null;
 }
 
+/**
+ * Items the hub deleted from a spoke whose listings lag behind its writes (`visibilityLagMs`), for
+ * a while: a listing that still shows one is not taken for a new item (design B5).
+ */
+export interface SpokeDeleteTable {
+  spoke_id: string;
+  remote_id: string;
+  deleted_at: number;
+}
+
 export interface IntentTable {
   id: string;
   hub_id: string;
@@ -287,6 +297,7 @@ export interface Schema {
   entity_keys: EntityKeyTable;
   links: LinkTable;
   intents: IntentTable;
+  spoke_deletes: SpokeDeleteTable;
   held_deletes: HeldDeleteTable;
   conflicts: ConflictTable;
   reviews: ReviewTable;

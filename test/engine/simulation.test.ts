@@ -25,9 +25,9 @@
  * Replay a failure — fast-check prints `seed` and `path`:
  *   HUBSYNC_SIM_SEED=<seed> HUBSYNC_SIM_PATH=<path> npx vitest run test/engine/simulation.test.ts
  * (add HUBSYNC_SIM_DEBUG=1 to print the connector-call trace and the store of the failing case).
- * Two engine gaps found here are reported but not fixed; their regression tests are `it.fails`, and
- * the randomized runs tolerate exactly those symptoms (KNOWN_GAPS in test/support/sim/world.ts) —
- * HUBSYNC_SIM_STRICT=1 makes the runs fail on them again.
+ * One engine gap found here is reported but not fixed; its regression test is `it.fails`, and the
+ * randomized runs tolerate exactly its symptom (KNOWN_GAPS in test/support/sim/world.ts) —
+ * HUBSYNC_SIM_STRICT=1 makes the runs fail on it again.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -296,12 +296,12 @@ describe('simulation regressions', () => {
     }
   });
 
-  // Known gap, reported and not fixed: no "deleted-acked" link state (design B5) or read-back of
-  // new items on spokes whose listings lag. Marked `fails` like the one above.
-  it.fails('a listing that lags behind the hub\'s own delete does not bring the deleted item back as a new contact (I3) [known gap]', async () => {
+  // Found by the simulation as a gap and fixed: the hub remembers what it deleted from a spoke whose
+  // listings lag (`spoke_deletes`, design B5) and reads such an item back before taking it as new.
+  it('a listing that lags behind the hub\'s own delete does not bring the deleted item back as a new contact (I3)', async () => {
     // norm's user deletes a contact; the hub deletes its copy on people, whose listings lag 30 s.
-    // people's next listing still shows the item; no longer linked, it is imported as a new contact
-    // and created on every spoke — then, once the listing catches up, deleted again in people's name.
+    // people's next listing still shows the item. Unlinked, it used to be imported as a new contact
+    // and created on every spoke — then, once the listing caught up, deleted again in people's name.
     const two = [{ t: 0, p: 0, sameUid: false }, { t: 0, p: 0, sameUid: false }];
     const c: SimCase = {
       profiles: [{ kind: 'norm' }, { kind: 'dav' }, { kind: 'feed', readOnly: false }, { kind: 'people' }],
@@ -318,13 +318,7 @@ describe('simulation regressions', () => {
       ],
       finalDecision: 'confirm',
     };
-    const tolerant = KNOWN_GAPS.phantomFromLaggingListing;
-    KNOWN_GAPS.phantomFromLaggingListing = false;
-    try {
-      expect((await runSimCase(c)).violations).toEqual([]);
-    } finally {
-      KNOWN_GAPS.phantomFromLaggingListing = tolerant;
-    }
+    expect((await runSimCase(c)).violations).toEqual([]);
   });
 });
 

@@ -5,10 +5,19 @@ import { defaultSpokeOptions } from '../../src/engine/plan/options.js';
 import { stateFromFields } from '../../src/engine/plan/hub-state.js';
 import type { RunContext } from '../../src/engine/run/context.js';
 import { keyOwnerCounts, loadEntity, saveEntities } from '../../src/engine/run/entities.js';
-import { loadLinksByEntity, loadLinksByRemote, lookupEtags, unlistedRemoteIds, upsertLink } from '../../src/engine/run/links.js';
+import {
+  forgetSpokeDeletes,
+  loadLinksByEntity,
+  loadLinksByRemote,
+  lookupEtags,
+  recordSpokeDeletes,
+  spokeDeletedAmong,
+  unlistedRemoteIds,
+  upsertLink,
+} from '../../src/engine/run/links.js';
 import { ListedIds } from '../../src/engine/run/listed-ids.js';
 import { PlanGuard } from '../../src/engine/run/plan-guard.js';
-import { addSpoke, createHub, getHub, getSpoke, listHubs, setSpokeOptions } from '../../src/store/hubs.js';
+import { addSpoke, createHub, getHub, getSpoke, listHubs, removeSpoke, setSpokeOptions } from '../../src/store/hubs.js';
 import { acquireLease, LeaseHeldError, releaseLease } from '../../src/store/lease.js';
 import { migrateToLatest } from '../../src/store/migrations.js';
 import { SQLITE_CACHE_KIB, type Store } from '../../src/store/open.js';
@@ -42,13 +51,15 @@ describe.each(stores)('hub store on $dialect', (ts) => {
 
   it('still runs a migration the store has not recorded (an older store) on the next open', async () => {
     const db = store.db as unknown as Kysely<unknown>;
-    // As a store made before 0005: no links.raw, no record of it.
+    // As a store made before 0005: no links.raw, no spoke_deletes, no record of either.
+    await db.schema.dropTable('spoke_deletes').execute();
     await db.schema.alterTable('links').dropColumn('raw').execute();
-    await sql`delete from kysely_migration where name = '0005-link-raw'`.execute(db);
+    await sql`delete from kysely_migration where name in ('0005-link-raw', '0006-spoke-deletes')`.execute(db);
     await migrateToLatest(db);
     const names = (await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db)).rows.map((r) => r.name);
-    expect(names.at(-1)).toBe('0005-link-raw');
+    expect(names.slice(-2)).toEqual(['0005-link-raw', '0006-spoke-deletes']);
     await sql`select raw from links`.execute(db);
+    await sql`select remote_id from spoke_deletes`.execute(db);
   });
 
   it('creates hubs with unique names and finds them by name or id', async () => {
@@ -145,6 +156,21 @@ describe.each(stores)('hub store on $dialect', (ts) => {
     for (const id of ['r1.vcf', 'r4.vcf', 'r5.vcf']) shown.add(id);
     expect(await unlistedRemoteIds(store.db, s.id, shown, 2)).toEqual([]);
     expect(await unlistedRemoteIds(store.db, other.id, new ListedIds())).toEqual(['other.vcf']);
+  });
+
+  it('remembers what the hub deleted from a lagging spoke, per spoke, and forgets it when told or with the spoke', async () => {
+    const h = await createHub(store.db, { id: ids(), name: 'H', object: 'contacts', now: 1 });
+    const s = await addSpoke(store.db, { id: ids(), hubId: h.id, name: 'people', type: 'memory', config: {}, options: defaultSpokeOptions(), now: 1 });
+    const other = await addSpoke(store.db, { id: ids(), hubId: h.id, name: 'other', type: 'memory', config: {}, options: defaultSpokeOptions(), now: 1 });
+    await recordSpokeDeletes(store.db, s.id, ['people/c1', 'people/c2'], 1_000);
+    await recordSpokeDeletes(store.db, s.id, ['people/c2', 'people/c3'], 5_000); // c2 again: the later time counts
+    await recordSpokeDeletes(store.db, other.id, ['people/c4'], 1_000);
+    expect([...(await spokeDeletedAmong(store.db, s.id, ['people/c1', 'people/c2', 'people/c4', 'people/c9']))].sort()).toEqual(['people/c1', 'people/c2']);
+    await forgetSpokeDeletes(store.db, s.id, 2_000);
+    expect([...(await spokeDeletedAmong(store.db, s.id, ['people/c1', 'people/c2', 'people/c3']))].sort()).toEqual(['people/c2', 'people/c3']);
+    expect([...(await spokeDeletedAmong(store.db, other.id, ['people/c4']))]).toEqual(['people/c4']);
+    await removeSpoke(store.db, await getSpoke(store.db, h.id, 'other'));
+    expect(await store.db.selectFrom('spoke_deletes').select('remote_id').where('spoke_id', '=', other.id).execute()).toEqual([]);
   });
 
   it('stores 64-bit clock values exactly', async () => {

@@ -29,12 +29,14 @@ import {
   countActiveLinks,
   countLinks,
   deleteLink,
+  forgetSpokeDeletes,
   insertLinks,
   linkedEntityIds,
   loadLinksByEntity,
   loadLinksByRemote,
   lookupEtags,
   recordConflicts,
+  spokeDeletedAmong,
   type LinkRow,
   unlistedRemoteIds,
 } from './links.js';
@@ -108,6 +110,11 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
   report.pulled.fullListing = complete;
 
   const unlisted = complete && linkedShown < (await countLinks(ctx.db, spoke.id)) ? await unlistedRemoteIds(ctx.db, spoke.id, shown) : [];
+  if (rt.caps.visibilityLagMs > 0) {
+    // Long after the listings can have caught up (ten lags, at least an hour).
+    const horizon = ctx.clock.nowMs() - Math.max(10 * rt.caps.visibilityLagMs, 3_600_000);
+    await ctx.tx((db) => forgetSpokeDeletes(db, spoke.id, horizon));
+  }
   const short = await applyDeletions(ctx, rt, { unlisted, explicitDeleted, complete, listed });
 
   await ctx.tx(async (db) => {
@@ -129,6 +136,8 @@ function observe(rt: SpokeRuntime, item: RemoteItem): Observed {
 async function applyItems(ctx: RunContext, rt: SpokeRuntime, items: readonly RemoteItem[]): Promise<void> {
   if (items.length === 0) return;
   const links = await loadLinksByRemote(ctx.db, rt.spoke.id, items.map((i) => i.id));
+  const lags = rt.caps.visibilityLagMs > 0;
+  const deletedByHub = lags ? await spokeDeletedAmong(ctx.db, rt.spoke.id, items.filter((i) => !links.has(i.id)).map((i) => i.id)) : new Set<string>();
   const edits: Observed[] = [];
   const news: Observed[] = [];
   const sameContent: Observed[] = [];
@@ -145,8 +154,10 @@ async function applyItems(ctx: RunContext, rt: SpokeRuntime, items: readonly Rem
       // An unlinked item carrying our marker gets adopted (applyNews). On a spoke whose listings
       // lag behind its writes, the listing may still show an item we deleted: adopting that would
       // link a contact to an item that is gone, and its "disappearance" later would delete the
-      // contact in this spoke's name. Adopt only what a direct read shows is there.
-      if (item.marker && rt.caps.visibilityLagMs > 0 && !(await rt.conn.get(item.id))) continue;
+      // contact in this spoke's name. The same goes for an item a person made there and the hub
+      // deleted (it would come back as a new contact, then be deleted again everywhere). Take
+      // such an item only if a direct read shows it is there.
+      if (lags && (item.marker || deletedByHub.has(item.id)) && !(await rt.conn.get(item.id))) continue;
       news.push(ob);
     } else if (l.baseHash === ob.hash) {
       if (l.etag !== item.etag || l.state === 'held') sameContent.push(ob);

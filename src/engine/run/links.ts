@@ -259,3 +259,33 @@ export async function recordConflicts(
     )
     .execute();
 }
+
+/**
+ * Remembers items the hub deleted from a spoke whose listings lag behind its writes (Google
+ * People shows a deleted person in listings for minutes): a listing that still shows one is
+ * checked with a direct read before it counts as a new item (`spokeDeletedAmong`).
+ */
+export async function recordSpokeDeletes(db: Db, spokeId: string, remoteIds: readonly string[], at: number): Promise<void> {
+  for (const part of chunks(remoteIds, 500)) {
+    await db
+      .insertInto('spoke_deletes')
+      .values(part.map((remote_id) => ({ spoke_id: spokeId, remote_id, deleted_at: at })))
+      .onConflict((oc) => oc.columns(['spoke_id', 'remote_id']).doUpdateSet({ deleted_at: at }))
+      .execute();
+  }
+}
+
+/** Which of these remote ids the hub deleted from the spoke (and still remembers). */
+export async function spokeDeletedAmong(db: Db, spokeId: string, remoteIds: readonly string[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const part of chunks(remoteIds, 500)) {
+    const rows = await db.selectFrom('spoke_deletes').select('remote_id').where('spoke_id', '=', spokeId).where('remote_id', 'in', part).execute();
+    for (const r of rows) out.add(r.remote_id);
+  }
+  return out;
+}
+
+/** Forgets deletes older than `before`: by then the spoke's listings have caught up with them. */
+export async function forgetSpokeDeletes(db: Db, spokeId: string, before: number): Promise<void> {
+  await db.deleteFrom('spoke_deletes').where('spoke_id', '=', spokeId).where('deleted_at', '<', before).execute();
+}

@@ -17,7 +17,7 @@ import { changedPaths, diffFields } from '../plan/merge.js';
 import { BULK_ROWS, chunks, type Db, type RunContext } from './context.js';
 import { loadEntities, type EntityRow } from './entities.js';
 import { applyEditsFromSpoke } from './inbound.js';
-import { countActiveLinks, deleteLink, loadLinksByEntity, upsertLinks, type LinkRow } from './links.js';
+import { countActiveLinks, deleteLink, loadLinksByEntity, recordSpokeDeletes, upsertLinks, type LinkRow } from './links.js';
 import { addPlanned, addProblem } from './report.js';
 import type { SpokeRuntime } from './spoke-runtime.js';
 
@@ -273,7 +273,7 @@ async function execute(ctx: RunContext, rt: SpokeRuntime, ops: Op[]): Promise<vo
 
   const recordAll = () =>
     ctx.tx(async (db) => {
-      const done: Recorded = { links: [], unlinked: [], intents: [] };
+      const done: Recorded = { links: [], unlinked: [], intents: [], gone: [] };
       for (let i = 0; i < ops.length; i++) {
         await record(ctx, db, rt, ops[i] as Op, outcomes[i] as Outcome, intentIds[i] as string, done);
       }
@@ -284,6 +284,7 @@ async function execute(ctx: RunContext, rt: SpokeRuntime, ops: Op[]): Promise<vo
       }
       await upsertLinks(db, done.links);
       for (const part of chunks(done.intents, 500)) await db.deleteFrom('intents').where('id', 'in', part).execute();
+      await recordSpokeDeletes(db, rt.spoke.id, done.gone, ctx.clock.nowMs());
     });
   // Merging a re-read or adopted item changes hub contacts, which a concurrent push's delete may
   // have just checked (plan-guard.ts).
@@ -352,6 +353,8 @@ interface Recorded {
   unlinked: string[];
   /** Intents fulfilled. */
   intents: string[];
+  /** Remote ids deleted from a spoke whose listings lag (see `spoke_deletes`). */
+  gone: string[];
 }
 
 async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Outcome, intentId: string, done: Recorded): Promise<void> {
@@ -375,6 +378,8 @@ async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Ou
   if (out.ok) {
     if (op.kind === 'delete') {
       done.unlinked.push(op.entity.id);
+      // Its listings may show the item for a while yet, and without a link it would look new.
+      if (rt.caps.visibilityLagMs > 0) done.gone.push(op.link.remoteId);
       report.outbound.deleted += 1;
     } else if (out.adopted) {
       // Our earlier create of it happened (its answer was lost) and the item was found by its

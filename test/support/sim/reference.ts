@@ -24,7 +24,7 @@ import { diffFields } from '../../../src/engine/plan/merge.js';
 import { currentFields, type HubState } from '../../../src/engine/plan/hub-state.js';
 import { applyUserEdit, mod, pathOfEdit, personCard, type PersonSpec, type UserEdit } from './domain.js';
 import { shiftEdit, type UserOp } from './gen.js';
-import { KNOWN_GAPS, STEP_MS, type SimSpoke, type SimWorld, type SyncResult } from './world.js';
+import { STEP_MS, type SimSpoke, type SimWorld, type SyncResult } from './world.js';
 
 export interface ScalarWrite {
   t: number;
@@ -261,22 +261,6 @@ export class Reference {
     }
   }
 
-  /**
-   * Known gap: the contact was made from a lagging listing's view of an item the engine itself had
-   * already deleted on that spoke (see KNOWN_GAPS.phantomFromLaggingListing).
-   */
-  private phantom(entity: string, spoke: number): boolean {
-    // Narrowly: the contact was created from that spoke (not an older contact re-linked by mistake)…
-    const born = this.world.one<{ action: string; spoke_id: string | null }>('select action, spoke_id from journal where entity_id = ? order by rowid limit 1', entity);
-    if (born?.action !== 'create' || born.spoke_id !== this.world.spokes[spoke]?.id) return false;
-    // …from an item of it that the engine had deleted.
-    for (const [k, entities] of this.linkHistory) {
-      const [sp, item] = k.split(' ');
-      if (Number(sp) === spoke && entities.has(entity) && this.world.engineDeleted.has(`${spoke} ${item}`)) return true;
-    }
-    return false;
-  }
-
   /** Whether a user deleted, on spoke `spoke`, an item that was (then or later) linked to `entity`. */
   private deletedBy(entity: string, spoke: number): UserDelete[] {
     return this.deletes.filter((d) => d.spoke === spoke && (d.entity === entity || this.linkHistory.get(`${spoke} ${d.item}`)?.has(entity)));
@@ -353,7 +337,6 @@ export class Reference {
       // held items were never verified to be gone (see the report on spoke-empty holds).
       if (dels.length === 0 && tomb?.confirmed === true) continue;
       if (dels.length === 0) {
-        if (KNOWN_GAPS.phantomFromLaggingListing && this.phantom(e.id, origin.index)) continue;
         out.push(`P6/I3 contact ${e.id} was deleted from ${origin.name} (${tomb?.evidence}) although no user deleted it there`);
         continue;
       }

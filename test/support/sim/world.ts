@@ -154,12 +154,6 @@ export interface SimSpoke {
 export const KNOWN_GAPS = {
   /** B9: an item left out of a truncated full listing of an incremental spoke is never imported. */
   truncatedListingWithCursor: process.env.HUBSYNC_SIM_STRICT !== '1',
-  /**
-   * A listing that lags behind the hub's own delete still shows the deleted item; unlinked, it is
-   * imported as a new contact (a phantom), which is deleted again, in that spoke's name, once the
-   * listing catches up (no "deleted-acked" link state, design B5).
-   */
-  phantomFromLaggingListing: process.env.HUBSYNC_SIM_STRICT !== '1',
 };
 
 /** A process death injected by the simulation (never a ConnectorError: nothing may handle it). */
@@ -225,8 +219,6 @@ export class SimWorld {
   readonly reported = new Set<string>();
   /** Everything the engine asked the spokes, in order (for failure messages). */
   readonly trace: string[] = [];
-  /** `${spokeIndex} ${remoteId}` of items the engine deleted (the server ran the delete). */
-  readonly engineDeleted = new Set<string>();
   hubId = '';
   private store!: Store;
   private dir = '';
@@ -548,7 +540,7 @@ export class SimWorld {
 
   /** Every backend and every store table, in a canonical order. */
   dump(): string {
-    const tables = ['hubs', 'spokes', 'entities', 'entity_keys', 'links', 'intents', 'held_deletes', 'conflicts', 'reviews', 'journal', 'runs', 'leases'];
+    const tables = ['hubs', 'spokes', 'entities', 'entity_keys', 'links', 'intents', 'spoke_deletes', 'held_deletes', 'conflicts', 'reviews', 'journal', 'runs', 'leases'];
     const parts: string[] = [];
     for (const t of tables) parts.push(t, JSON.stringify(this.all(`select * from ${t} order by rowid`)));
     for (const s of this.spokes) parts.push(s.name, JSON.stringify(s.backend.snapshot()));
@@ -626,12 +618,7 @@ class SimConnector implements Connector {
   delete(id: string, opts: { ifMatch: string | null }): Promise<void> {
     return this.world.call(this.spoke, 'delete', async () => {
       this.world.beforeWrite(this.spoke, 'delete', { id });
-      const existed = this.spoke.backend.item(id) !== undefined;
-      try {
-        await this.inner.delete(id, opts);
-      } finally {
-        if (existed && this.spoke.backend.item(id) === undefined) this.world.engineDeleted.add(`${this.spoke.index} ${id}`);
-      }
+      await this.inner.delete(id, opts);
     });
   }
 
