@@ -47,6 +47,34 @@ describe('planner check (sync-design.md C2)', () => {
  * failing seed and path as a regression fixture"). Each is replayed through the same runner.
  */
 describe('planner check regressions', () => {
+  it('a contact deleted on one spoke while a new item on another first-links to it is kept, with that item\'s values (P6)', async () => {
+    // people holds a contact with a phone; on feed (feeds the hub only) a user adds a new card with
+    // that phone and a name, while on people a user deletes the contact. The new card is matched to
+    // the contact by its phone and adds the name: a change made elsewhere, which wins over the
+    // delete, so the contact stays and is created on people again. Deleting it would have dropped
+    // the name the feed's user just wrote (the oracle used to demand that).
+    const none = { given: null, surname: null, emails: [], phones: [], org: null, note: null, title: null };
+    const phone = { ...none, phones: [{ i: 5, f: 0 }] };
+    const c: PlannerCase = {
+      profiles: [{ kind: 'feed', readOnly: false }, { kind: 'people' }],
+      data: {
+        truth: [none],
+        spokes: [{ copies: [], extras: [none] }, { copies: [], extras: [phone] }, { copies: [], extras: [] }, { copies: [], extras: [] }],
+      },
+      epochs: [
+        {
+          ops: [
+            { k: 'create', spoke: 0, person: phone },
+            { k: 'edit', spoke: 0, item: 3, edit: { op: 'set', path: 'name.given', value: 0 } },
+            { k: 'bulkDelete', spoke: 3, pct: 10 },
+          ],
+          decision: 'confirm',
+        },
+      ],
+    };
+    expect(await runPlannerCase(c)).toEqual([]);
+  });
+
   it('an edit of a field the deleting spoke cannot store wins over the delete, whatever the spoke order (P6)', async () => {
     // dav (all fields) is synced before people (names/e-mails/phones). people deletes the contact,
     // then dav's user sets a note. dav's edit is applied first; people's delete then compared only

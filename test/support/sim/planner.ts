@@ -119,7 +119,9 @@ function epochOracle(world: SimWorld, start: Snap, end: Snap, decision: 'confirm
       if (editors.length > 0 && e.deleted === 1) {
         out.push(`P6: contact ${entity} was deleted on ${deleters.map((t) => t.spoke.name).join(', ')} and edited on ${editors.map((t) => t.spoke.name).join(', ')}, and the delete won`);
       }
-      if (editors.length === 0 && e.deleted === 0 && deleters.every((t) => t.spoke.twoWay) && !rejectedHold) {
+      // A contact a new item first-linked to in this epoch took that item's values: they are a
+      // change made elsewhere, and an edit wins over a delete (first-link rules, below).
+      if (editors.length === 0 && e.deleted === 0 && deleters.every((t) => t.spoke.twoWay) && !rejectedHold && !firstLinked.has(entity)) {
         out.push(`P6: contact ${entity} was deleted on ${deleters.map((t) => t.spoke.name).join(', ')}, changed nowhere else, and is still in the hub`);
       }
     }
