@@ -26,7 +26,6 @@ import {
   type Tombstone,
 } from './entities.js';
 import {
-  countActiveLinks,
   countLinks,
   deleteLink,
   forgetSpokeDeletes,
@@ -471,7 +470,7 @@ async function applyDeletions(
   }
   if (confirmed.length === 0) return short;
 
-  const linked = await countActiveLinks(ctx.db, spoke.id);
+  const linked = await countLinks(ctx.db, spoke.id, 'active');
   // "Lists nothing": a complete listing that is empty, or a change list that deletes every linked
   // contact and brings nothing else.
   const emptied = !short && p.listed === 0 && (p.complete || confirmed.length >= linked);

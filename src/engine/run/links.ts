@@ -207,24 +207,14 @@ export async function insertLinks(db: Db, ls: readonly LinkRow[]): Promise<void>
   for (const part of chunks(ls, 200)) await db.insertInto('links').values(part.map(linkValues)).execute();
 }
 
-/** Links of the spoke that are not held. */
-/** Links of a spoke in any state (active, or waiting on a held delete). */
-export async function countLinks(db: Db, spokeId: string): Promise<number> {
-  const r = await db
+/** Links of a spoke: all of them, or only the active ones (not waiting on a held delete). */
+export async function countLinks(db: Db, spokeId: string, only?: 'active'): Promise<number> {
+  let q = db
     .selectFrom('links')
     .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('spoke_id', '=', spokeId)
-    .executeTakeFirst();
-  return Number(r?.n ?? 0);
-}
-
-export async function countActiveLinks(db: Db, spokeId: string): Promise<number> {
-  const r = await db
-    .selectFrom('links')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('spoke_id', '=', spokeId)
-    .where('state', '=', 'active')
-    .executeTakeFirst();
+    .where('spoke_id', '=', spokeId);
+  if (only) q = q.where('state', '=', only);
+  const r = await q.executeTakeFirst();
   return Number(r?.n ?? 0);
 }
 

@@ -17,7 +17,7 @@ import { changedPaths, diffFields } from '../plan/merge.js';
 import { BULK_ROWS, chunks, type Db, type RunContext } from './context.js';
 import { loadEntities, type EntityRow } from './entities.js';
 import { applyEditsFromSpoke } from './inbound.js';
-import { countActiveLinks, deleteLink, loadLinksByEntity, recordSpokeDeletes, upsertLinks, type LinkRow } from './links.js';
+import { countLinks, deleteLink, loadLinksByEntity, recordSpokeDeletes, upsertLinks, type LinkRow } from './links.js';
 import { addPlanned, addProblem } from './report.js';
 import type { SpokeRuntime } from './spoke-runtime.js';
 
@@ -183,7 +183,7 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
   if (deletes.length > 0) {
     const byPerson = deletes.filter((d) => d.entity.tombstone?.confirmed || confirmed.has(d.entity.id));
     const unconfirmed = deletes.filter((d) => !(d.entity.tombstone?.confirmed || confirmed.has(d.entity.id)));
-    const linked = await countActiveLinks(ctx.db, spoke.id);
+    const linked = await countLinks(ctx.db, spoke.id, 'active');
     const verdict = outboundGate({ deletes: unconfirmed.length, linked });
     const toSend = verdict.hold ? byPerson : deletes;
     if (verdict.hold) await holdOutbound(ctx, rt, unconfirmed, verdict.reason);
