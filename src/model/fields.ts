@@ -86,12 +86,56 @@ export function compactFields(f: Fields): Fields {
   return out;
 }
 
+const SORTED_SCALARS = [...SCALAR_PATHS].sort();
+const SORTED_SETS = [...SET_PATHS].sort();
+
+function attrsText(a: Attrs): string {
+  const keys = Object.keys(a).sort();
+  let out = '';
+  for (const k of keys) {
+    const v = a[k];
+    if (v === undefined) continue;
+    const text = typeof v === 'object' && v !== null ? stableStringify(v) : (JSON.stringify(v) ?? 'null');
+    out += `${out === '' ? '' : ','}${JSON.stringify(k)}:${text}`;
+  }
+  return `{${out}}`;
+}
+
+/**
+ * `stableStringify(compactFields(f))`, character for character (hashes stored as merge bases stay
+ * valid; fields.test.ts checks the two agree), without the generic walk: the paths' order is known
+ * ahead, and nothing is copied. Hashing fields was 8 % of a first sync's main thread.
+ */
+export function canonicalFields(f: Fields): string {
+  let m = '';
+  for (const p of SORTED_SETS) {
+    const els = f.m[p];
+    if (!els) continue;
+    const keys = Object.keys(els);
+    if (keys.length === 0) continue;
+    keys.sort();
+    let body = '';
+    for (const k of keys) {
+      const a = els[k];
+      if (a === undefined) continue;
+      body += `${body === '' ? '' : ','}${JSON.stringify(k)}:${attrsText(a)}`;
+    }
+    m += `${m === '' ? '' : ','}"${p}":{${body}}`;
+  }
+  let s = '';
+  for (const p of SORTED_SCALARS) {
+    const v = f.s[p];
+    if (v !== undefined && v !== '') s += `${s === '' ? '' : ','}"${p}":${JSON.stringify(v) ?? 'null'}`;
+  }
+  return `{"m":{${m}},"s":{${s}}}`;
+}
+
 export function hashFields(f: Fields): string {
-  return createHash('sha256').update(stableStringify(compactFields(f))).digest('base64url').slice(0, 22);
+  return createHash('sha256').update(canonicalFields(f)).digest('base64url').slice(0, 22);
 }
 
 export function fieldsEqual(a: Fields, b: Fields): boolean {
-  return stableStringify(compactFields(a)) === stableStringify(compactFields(b));
+  return canonicalFields(a) === canonicalFields(b);
 }
 
 /** Keeps only the paths a spoke can store (`'all'` keeps everything). */

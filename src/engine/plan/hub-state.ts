@@ -88,6 +88,34 @@ export function stateFromFields(f: Fields, meta: { at: number; o: string; hv: nu
   return st;
 }
 
+function cloneAttrs(a: Attrs): Attrs {
+  const out: Attrs = {};
+  for (const k of Object.keys(a)) {
+    const v = a[k];
+    if (v !== undefined) out[k] = Array.isArray(v) ? [...v] : v;
+  }
+  return out;
+}
+
+/**
+ * A deep copy, written out for the state's known shape: `structuredClone` was 1.4 % of a first
+ * sync's main thread, for small objects.
+ */
 export function cloneState(st: HubState): HubState {
-  return structuredClone(st);
+  const out = emptyState();
+  for (const p of Object.keys(st.s) as ScalarPath[]) {
+    const c = st.s[p];
+    if (c) out.s[p] = { v: c.v, at: c.at, o: c.o, hv: c.hv };
+  }
+  for (const p of Object.keys(st.m) as SetPath[]) {
+    const els = st.m[p];
+    if (!els) continue;
+    const cells: Record<string, ElementCell> = {};
+    for (const key of Object.keys(els)) {
+      const el = els[key];
+      if (el) cells[key] = { a: cloneAttrs(el.a), at: el.at, o: el.o, hv: el.hv, add: el.add, del: el.del };
+    }
+    out.m[p] = cells;
+  }
+  return out;
 }
