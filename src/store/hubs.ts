@@ -35,6 +35,8 @@ export interface Spoke {
   cursor: string | null;
   identity: string | null;
   pushedClock: number;
+  /** When the last complete listing started (ms); null when not known. */
+  listedAt: number | null;
   status: SpokeStatus;
 }
 
@@ -61,6 +63,7 @@ function spokeFromRow(r: SpokeRow): Spoke {
     cursor: r.cursor,
     identity: r.identity,
     pushedClock: r.pushed_clock,
+    listedAt: r.listed_at === null || r.listed_at === undefined ? null : Number(r.listed_at),
     status: JSON.parse(r.status) as SpokeStatus,
   };
 }
@@ -127,6 +130,7 @@ export async function addSpoke(
       cursor: null,
       identity: null,
       pushed_clock: 0,
+      listed_at: null,
       status: '{}',
     })
     .execute();

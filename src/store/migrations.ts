@@ -330,6 +330,21 @@ const spokeDeletes: Migration = {
   },
 };
 
+/**
+ * 0007: when a spoke was last listed completely, so that a spoke followed by a cursor is listed in
+ * full now and then (design B9): a change its cursor never reports (a listing that was short, a
+ * change feed that dropped an event) is found within a day. Null: not known (a store made before
+ * this), which the engine counts from the first run after the upgrade.
+ */
+const spokeListedAt: Migration = {
+  async up(db: AnyDb) {
+    await db.schema.alterTable('spokes').addColumn('listed_at', 'bigint').execute();
+  },
+  async down(db: AnyDb) {
+    await db.schema.alterTable('spokes').dropColumn('listed_at').execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-accounts': accounts,
@@ -337,6 +352,7 @@ export const migrations: Record<string, Migration> = {
   '0004-link-etags': linkEtags,
   '0005-link-raw': linkRaw,
   '0006-spoke-deletes': spokeDeletes,
+  '0007-spoke-listed-at': spokeListedAt,
 };
 
 class InCodeMigrations implements MigrationProvider {

@@ -35,6 +35,8 @@ export interface SpokeTable {
   identity: string | null;
   /** Hub clock value up to which every hub change has been planned for this spoke. */
   pushed_clock: number;
+  /** When the last complete listing of the spoke started (ms), or null when not known (0007). */
+  listed_at: number | null;
   /** JSON: SpokeStatus (last run, counts, last error). */
   status: string;
 }

@@ -61,9 +61,9 @@ function connect(fetch: typeof globalThis.fetch, extra: Record<string, unknown> 
   });
 }
 
-async function pullAll(c: Connector, cursor: string | null = null, known: Record<string, string> = {}): Promise<PullPage[]> {
+async function pullAll(c: Connector, cursor: string | null = null, known: Record<string, string> = {}, linked?: number): Promise<PullPage[]> {
   const pages: PullPage[] = [];
-  for await (const p of c.pull({ cursor, knownEtags: knownEtagsFrom((id) => known[id]) })) pages.push(p);
+  for await (const p of c.pull({ cursor, knownEtags: knownEtagsFrom((id) => known[id]), ...(linked === undefined ? {} : { linked }) })) pages.push(p);
   return pages;
 }
 
@@ -231,6 +231,37 @@ describe('carddav: protocol corner cases (scripted server)', () => {
     expect(pages.flatMap((p) => p.unchanged)).toEqual(['ours.vcf']);
     expect(pages.flatMap((p) => p.items.map((i) => [i.id, i.etag]))).toEqual([['theirs.vcf', '"t2"']]);
     expect(pages.at(-1)?.cursor).toBe(JSON.stringify({ b: BOOK, t: 'tok2' }));
+  });
+
+  it('a first listing asks for every card at once; a full listing of a book the hub holds asks for etags and reads the changed', async () => {
+    const { fetch, seen } = scripted((r) => {
+      if (r.body.includes('sync-collection')) {
+        const withData = r.body.includes('address-data');
+        return multistatus(
+          item('/u/book/same.vcf', '"s1"', withData ? vcard('s', 'Sam S') : undefined) +
+            item('/u/book/new.vcf', '"n1"', withData ? vcard('n', 'Nia N') : undefined),
+          'tok1',
+        );
+      }
+      if (r.body.includes('addressbook-multiget')) return multistatus(item('/u/book/new.vcf', '"n1"', vcard('n', 'Nia N')));
+      return new Response('', { status: 500 });
+    });
+    // A first sync: one request, with the data.
+    const first = await pullAll(connect(fetch), null, {}, 0);
+    expect(seen.map((s) => (s.body.includes('address-data') ? 'report+data' : 'report'))).toEqual(['report+data']);
+    expect(first.flatMap((p) => p.items.map((i) => i.id))).toEqual(['same.vcf', 'new.vcf']);
+    // The daily full listing of a book whose cards the hub holds: etags, then only what changed.
+    seen.length = 0;
+    const again = await pullAll(connect(fetch), null, { 'same.vcf': '"s1"' }, 1);
+    const sync = seen.find((s) => s.body.includes('sync-collection'));
+    expect(sync?.body).not.toContain('address-data');
+    const multigets = seen.filter((s) => s.body.includes('addressbook-multiget'));
+    expect(multigets).toHaveLength(1);
+    expect(multigets[0]?.body).toContain('new.vcf');
+    expect(multigets[0]?.body).not.toContain('same.vcf');
+    expect(again.flatMap((p) => p.unchanged)).toEqual(['same.vcf']);
+    expect(again.flatMap((p) => p.items.map((i) => i.id))).toEqual(['new.vcf']);
+    expect(again.every((p) => p.complete)).toBe(true);
   });
 
   it('updates running at once share one multiget for the texts they rewrite, and keep unknown properties', async () => {

@@ -25,14 +25,12 @@
  * Replay a failure — fast-check prints `seed` and `path`:
  *   HUBSYNC_SIM_SEED=<seed> HUBSYNC_SIM_PATH=<path> npx vitest run test/engine/simulation.test.ts
  * (add HUBSYNC_SIM_DEBUG=1 to print the connector-call trace and the store of the failing case).
- * One engine gap found here is reported but not fixed; its regression test is `it.fails`, and the
- * randomized runs tolerate exactly its symptom (KNOWN_GAPS in test/support/sim/world.ts) —
- * HUBSYNC_SIM_STRICT=1 makes the runs fail on it again.
+ * Engine gaps found here are fixed, each with its case kept below as a regression test; the
+ * randomized runs tolerate no known symptom.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { arbSimCase, runSimCase, type SimCase } from '../support/sim/sim.js';
-import { KNOWN_GAPS } from '../support/sim/world.js';
 
 const RUNS = Number(process.env.HUBSYNC_SIM_RUNS ?? 150);
 // CI explores a fixed set of cases (the same every run, so a red CI is never luck); elsewhere each
@@ -275,25 +273,20 @@ describe('simulation regressions', () => {
     expect((await runSimCase(c)).violations).toEqual([]);
   });
 
-  // Known gap, reported and not fixed (design B9: no periodic full reconciliation). Marked `fails`:
-  // when the engine is fixed this test fails, and should become a plain `it`.
-  it.fails('an item left out of the first, truncated, listing of an incremental spoke is imported eventually (P7) [known gap]', async () => {
+  // Found by the simulation as a gap (design B9) and fixed: a spoke followed by a cursor is listed
+  // in full once a day, which finds what a short listing left out of the cursor's reach.
+  it('an item left out of the first, truncated, listing of an incremental spoke is imported eventually (P7)', async () => {
     // The listing claims to be complete and comes with a cursor that covers the item it left out;
     // nothing is linked yet, so no verification can tell the listing was short, and the following
-    // change lists never mention the item again until someone edits it.
+    // change lists never mention the item again until someone edits it. The periodic full listing
+    // (quiescence moves the clock past it) does.
     const c: SimCase = {
       profiles: [{ kind: 'dav' }, { kind: 'feed', readOnly: false }],
       data: { truth: [empty], spokes: [noData, { copies: [{ t: 0, p: 0, sameUid: false }], extras: [] }, noData, noData] },
       cmds: [{ c: 'truncate', spoke: 1, keep: 0 }, { c: 'sync', only: null }],
       finalDecision: 'confirm',
     };
-    const tolerant = KNOWN_GAPS.truncatedListingWithCursor;
-    KNOWN_GAPS.truncatedListingWithCursor = false;
-    try {
-      expect((await runSimCase(c)).violations).toEqual([]);
-    } finally {
-      KNOWN_GAPS.truncatedListingWithCursor = tolerant;
-    }
+    expect((await runSimCase(c)).violations).toEqual([]);
   });
 
   // Found by the simulation as a gap and fixed: the hub remembers what it deleted from a spoke whose

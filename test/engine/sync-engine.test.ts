@@ -163,6 +163,24 @@ describe.each(stores)('sync engine on $dialect', (ts) => {
     expect(cards(b)).toHaveLength(6);
   });
 
+  it('lists a spoke followed by a cursor in full once a day, which finds what a short listing left out', async () => {
+    const a = await spoke('a', new MemoryBackend({ now: clock.now }));
+    const b = await spoke('b', new MemoryBackend({ now: clock.now }));
+    for (let i = 0; i < 3; i++) a.userCreate(makeCard({ given: `P${i}`, emails: [`p${i}@x.example`] }));
+    a.truncateNextListing(2);
+    const full = (r: Awaited<ReturnType<typeof sync>>) => r.spokes.find((s) => s.name === 'a')?.pulled.fullListing;
+    expect(full(await sync())).toBe(true);
+    expect(cards(b)).toHaveLength(2);
+    // The cursor of that listing covers the third item: change lists never mention it.
+    expect(full(await sync())).toBe(false);
+    expect(cards(b)).toHaveLength(2);
+    clock.advance(24 * 3_600_000);
+    expect(full(await sync())).toBe(true);
+    expect(cards(b)).toHaveLength(3);
+    expect(full(await sync())).toBe(false);
+    expect(cards(a)).toHaveLength(3);
+  });
+
   it('a lost create response makes no duplicate (server ids, recovery by marker)', async () => {
     const a = await spoke('a', new MemoryBackend({ now: clock.now }));
     const b = await spoke('b', new MemoryBackend({ now: clock.now }));

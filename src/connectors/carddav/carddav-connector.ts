@@ -8,9 +8,11 @@
  * - Pull without a cursor: one RFC 6578 sync-collection REPORT with an empty token asking for
  *   getetag and address-data, so a first sync costs one request (vdirsyncer: PROPFIND + multiget).
  *   Items whose etag the hub knows are reported `unchanged`; 404 entries (Radicale lists hrefs
- *   deleted long ago in an initial sync) are ignored. Complete.
- * - Pull with a cursor: sync-collection from the stored token, again with address-data: a no-op is
- *   one small REPORT. 404 entries are `deleted`. An expired token — 403 DAV:valid-sync-token
+ *   deleted long ago in an initial sync) are ignored. Complete. A full listing of a book the hub
+ *   already holds (`linked` > 0: the engine's daily full listing, an expired token) asks for
+ *   getetag alone and reads the changed members by multiget.
+ * - Pull with a cursor: sync-collection from the stored token, for etags alone (members really
+ *   changed are read by multiget): a no-op is one small REPORT. 404 entries are `deleted`. An expired token — 403 DAV:valid-sync-token
  *   (RFC 6578 §3.2), or Xandikos' 500 — raises `cursor_invalid`; the engine then lists again.
  * - A server without sync-collection: PROPFIND Depth 1 for etags, then addressbook-multiget of the
  *   changed hrefs in batches; every pull is then a complete listing.
@@ -155,7 +157,10 @@ class CarddavConnector implements Connector {
     let next: string | null = JSON.stringify({ b: book, t: null } satisfies Cursor);
     if (!listingOnly) {
       try {
-        const res = await syncCollection(this.t, book, '', true);
+        // A first sync asks for every card with the listing (one request). Listing again an address
+        // book the hub already holds (the daily full listing, an expired token) asks for etags
+        // alone: the unchanged cards are not downloaded, the others are read by multiget.
+        const res = await syncCollection(this.t, book, '', (req.linked ?? 0) === 0);
         entries = res.entries;
         next = res.token === null ? null : JSON.stringify({ b: book, t: res.token } satisfies Cursor);
       } catch (e) {

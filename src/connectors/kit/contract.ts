@@ -72,6 +72,13 @@ export interface PullRequest {
    * of holding every link's etag in memory for the whole pull.
    */
   knownEtags(ids: readonly string[]): Promise<ReadonlyMap<string, string | null>>;
+  /**
+   * With a full listing (`cursor` null): how many of the spoke's items the hub holds. 0 (or
+   * absent) on a first sync, where fetching every item with the listing saves round trips; with
+   * many known, a listing of versions alone and reads of the changed items move far less data
+   * (the hub lists a spoke followed by a cursor in full once a day, design B9).
+   */
+  linked?: number;
 }
 
 export interface PullPage {

@@ -32,7 +32,17 @@ export interface RunContext {
   guard: PlanGuard;
   /** Says that the run is writing many rows (`BULK_ROWS` at once): the store may size its caches for it. */
   bulk?(): void;
+  /** How often a spoke followed by a cursor is listed in full anyway (default `FULL_LISTING_EVERY_MS`). */
+  fullListingEveryMs?: number;
 }
+
+/**
+ * A spoke followed by a cursor is listed in full once a day (design B9): what its change feed never
+ * reported — an item left out of a listing that claimed to be complete, an event the provider
+ * dropped — is found then. Existing links match by remote id, so the full listing duplicates
+ * nothing, and items it does not show pass the same verification and gates as any other deletion.
+ */
+export const FULL_LISTING_EVERY_MS = 24 * 3_600_000;
 
 /** Rows written at once from which a run counts as writing in bulk (a first sync's pages, a large push). */
 export const BULK_ROWS = 200;

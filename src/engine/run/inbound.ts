@@ -15,7 +15,7 @@ import { inboundGate } from '../plan/gates.js';
 import { currentFields, stateFromFields } from '../plan/hub-state.js';
 import { applyChanges, changesFromEmpty, diffFields } from '../plan/merge.js';
 import { identityKeys, matchItems, nameKeyOfFields, type MatchSubject } from '../plan/match.js';
-import { BULK_ROWS, type Db, type RunContext } from './context.js';
+import { BULK_ROWS, FULL_LISTING_EVERY_MS, type Db, type RunContext } from './context.js';
 import {
   entitiesByKeys,
   keyOwnerCounts,
@@ -73,7 +73,10 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
     if (shown.add(id) && answeredLinked.delete(id)) linkedShown += 1;
   };
   const consume = async (cursor: string | null): Promise<void> => {
-    for await (const page of conn.pull({ cursor, knownEtags })) {
+    // A full listing says how much of the spoke the hub already holds: with most of it known, a
+    // connector can list versions alone and read only what changed (contract.ts).
+    const linked = cursor === null ? await countLinks(ctx.db, spoke.id) : undefined;
+    for await (const page of conn.pull({ cursor, knownEtags, ...(linked === undefined ? {} : { linked }) })) {
       await consumePage(page);
       await renew();
     }
@@ -92,10 +95,14 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
     ctx.progress({ spoke: spoke.name, phase: 'pull', done: listed });
   };
 
+  const startedAt = ctx.clock.nowMs();
+  // Once a day a spoke followed by a cursor is listed in full (design B9, context.ts).
+  const fullDue = spoke.cursor !== null && spoke.listedAt !== null && startedAt - spoke.listedAt >= (ctx.fullListingEveryMs ?? FULL_LISTING_EVERY_MS);
+  const from = fullDue ? null : spoke.cursor;
   try {
-    await consume(spoke.cursor);
+    await consume(from);
   } catch (e) {
-    if (!(isConnectorError(e, 'cursor_invalid') && spoke.cursor !== null)) throw e;
+    if (!(isConnectorError(e, 'cursor_invalid') && from !== null)) throw e;
     // The spoke no longer accepts our cursor (Google's EXPIRED_SYNC_TOKEN, Graph's 410): list
     // everything again. Existing links are matched by remote id, so this makes no duplicate, and
     // missing items still need the gate and a verification before anything is deleted.
@@ -121,7 +128,8 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
       .updateTable('spokes')
       // A listing shown to be short may have left out items its cursor covers: keep the old cursor
       // (an expired one makes the next run list everything again) rather than skip them for good.
-      .set({ cursor: short ? spoke.cursor : nextCursor })
+      // When the last complete listing started; not known before (a store older than 0007): from now.
+      .set({ cursor: short ? spoke.cursor : nextCursor, listed_at: complete && !short ? startedAt : (spoke.listedAt ?? startedAt) })
       .where('id', '=', spoke.id)
       .execute();
   });

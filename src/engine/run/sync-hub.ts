@@ -36,6 +36,8 @@ export interface EngineDeps {
   onProgress?: (ev: ProgressEvent) => void;
   /** The store's bulk-write hint (`Store.bulkWrites`): on when a run starts writing many rows, off at its end. */
   bulkWrites?: (on: boolean) => void;
+  /** How often a spoke followed by a cursor is listed in full anyway (default once a day, context.ts). */
+  fullListingEveryMs?: number;
 }
 
 export interface SyncRequest {
@@ -105,6 +107,7 @@ export async function syncHub(deps: EngineDeps, req: SyncRequest): Promise<RunSu
         dryRun,
         progress: deps.onProgress ?? (() => undefined),
         guard: new PlanGuard(),
+        ...(deps.fullListingEveryMs === undefined ? {} : { fullListingEveryMs: deps.fullListingEveryMs }),
         bulk: () => {
           if (bulk) return;
           bulk = true;

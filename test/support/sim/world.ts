@@ -136,25 +136,14 @@ export interface SimSpoke {
   laggyFind: boolean;
   /** Latest time at which every write made so far on this spoke is visible to pulls. */
   visibleAfter: number;
-  /** `truncateNextListing(keep)` is armed: the next full listing shows only `keep` items. */
-  truncation: number | null;
-  /**
-   * Items a truncated full listing left out, with their etag then. On an incremental spoke the
-   * cursor of that listing covers them, so the hub never hears of them until they change: the
-   * engine has no periodic full reconciliation (design B9). Known gap, see KNOWN_GAPS.
-   */
-  missedByTruncation: Map<string, string>;
 }
 
 /**
- * Engine gaps the simulation found that are reported but not fixed (see the regression tests marked
- * `it.fails`). They are tolerated in the randomized runs, narrowly, so that the runs keep finding
- * other bugs; set HUBSYNC_SIM_STRICT=1 to make them fail again.
+ * The simulated engine lists a spoke followed by a cursor in full every hour of simulated time
+ * (a day in production, context.ts): the `advance` command reaches it within a case, and
+ * quiescence moves the clock past it (design B9).
  */
-export const KNOWN_GAPS = {
-  /** B9: an item left out of a truncated full listing of an incremental spoke is never imported. */
-  truncatedListingWithCursor: process.env.HUBSYNC_SIM_STRICT !== '1',
-};
+export const SIM_FULL_LISTING_EVERY_MS = 3_600_000;
 
 /** A process death injected by the simulation (never a ConnectorError: nothing may handle it). */
 export class SimCrash extends Error {
@@ -278,8 +267,6 @@ export class SimWorld {
         twoWay: twoWay && !backend.capabilities.readOnly,
         laggyFind: false,
         visibleAfter: 0,
-        truncation: null,
-        missedByTruncation: new Map(),
       });
     }
   }
@@ -298,6 +285,7 @@ export class SimWorld {
       now: this.clock.now,
       ids: uuidv7Generator(this.clock.now, this.bytes),
       holder: `sim-process-${this.generation}`,
+      fullListingEveryMs: SIM_FULL_LISTING_EVERY_MS,
     };
   }
 
@@ -516,10 +504,9 @@ export class SimWorld {
     return true;
   }
 
-  /** Arms `truncateNextListing` on a spoke (and remembers it, to know what the listing left out). */
+  /** Arms `truncateNextListing` on a spoke: its next full listing shows only `keep` items. */
   truncateNextListing(s: SimSpoke, keep: number): void {
     s.backend.truncateNextListing(keep);
-    s.truncation = keep;
   }
 
   get crashed(): boolean {
@@ -530,7 +517,6 @@ export class SimWorld {
   heal(): void {
     for (const s of this.spokes) {
       s.backend.clearFaults();
-      s.truncation = null;
       if (s.kind === 'norm') s.backend.normalizeOnWrite(serverNormalize);
     }
   }
@@ -579,12 +565,6 @@ class SimConnector implements Connector {
   }
 
   async *pull(req: PullRequest): AsyncGenerator<PullPage> {
-    const keep = this.spoke.truncation;
-    if (req.cursor === null && keep !== null && !this.world.crashed) {
-      // The backend serves this listing truncated: note what it leaves out (in creation order).
-      this.spoke.truncation = null;
-      for (const it of this.spoke.backend.list().slice(keep)) this.spoke.missedByTruncation.set(it.id, it.etag);
-    }
     const it = this.inner.pull(req)[Symbol.asyncIterator]();
     for (;;) {
       const r = await this.world.call(this.spoke, 'pull', () => it.next());
