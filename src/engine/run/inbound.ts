@@ -73,9 +73,10 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
     if (shown.add(id) && answeredLinked.delete(id)) linkedShown += 1;
   };
   const consume = async (cursor: string | null): Promise<void> => {
-    // A full listing says how much of the spoke the hub already holds: with most of it known, a
-    // connector can list versions alone and read only what changed (contract.ts).
-    const linked = cursor === null ? await countLinks(ctx.db, spoke.id) : undefined;
+    // A full listing says how much of the spoke the hub already holds (as of the last run: a hint,
+    // and free): with most of it known, a connector can list versions alone and read only what
+    // changed (contract.ts).
+    const linked = cursor === null ? (spoke.status.linked ?? 0) : undefined;
     for await (const page of conn.pull({ cursor, knownEtags, ...(linked === undefined ? {} : { linked }) })) {
       await consumePage(page);
       await renew();
