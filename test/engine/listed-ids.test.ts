@@ -26,6 +26,24 @@ describe('ListedIds', () => {
     expect(wrong).toBe(0);
   });
 
+  it('a table given back and borrowed again holds nothing of the last listing, whatever its size', () => {
+    const first = ListedIds.borrow(10);
+    for (let i = 0; i < 5_000; i++) first.add(`x${i}`);
+    first.release();
+    const second = ListedIds.borrow(100);
+    expect(second).toBe(first); // reused, not reallocated
+    expect(second.size).toBe(0);
+    for (let i = 0; i < 5_000; i++) expect(second.has(`x${i}`)).toBe(false);
+    for (let i = 0; i < 20_000; i++) second.add(`y${i}`); // and it still grows
+    expect(second.size).toBe(20_000);
+    for (let i = 0; i < 20_000; i++) expect(second.has(`y${i}`)).toBe(true);
+    second.release();
+    const bigger = ListedIds.borrow(100_000);
+    expect(bigger.size).toBe(0);
+    expect(bigger.has('y1')).toBe(false);
+    bigger.release();
+  });
+
   it('answers like a Set for any strings', () => {
     fc.assert(
       fc.property(fc.array(fc.string({ unit: 'binary', maxLength: 12 }), { maxLength: 80 }), fc.array(fc.string({ unit: 'binary', maxLength: 12 }), { maxLength: 20 }), (added, probes) => {

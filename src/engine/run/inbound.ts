@@ -53,7 +53,8 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
   const { spoke, conn, report } = rt;
   // The listing asks the store for the etags of each batch it lists, and what it showed is kept as
   // fingerprints: what a large spoke costs in memory is 8–16 bytes an item, not its links.
-  let shown = new ListedIds();
+  // Sized for what the spoke held after its last run, and given back at the end (listed-ids.ts).
+  let shown = ListedIds.borrow(spoke.status.linked ?? 0);
   // Ids the store answered as linked that no page has shown yet, and how many linked ids the pages
   // showed: when that is every link, a complete listing left nothing out, and the store need not
   // be read again to find what it did not show (a no-op of 100,000 items skips that scan).
@@ -107,7 +108,8 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
     // The spoke no longer accepts our cursor (Google's EXPIRED_SYNC_TOKEN, Graph's 410): list
     // everything again. Existing links are matched by remote id, so this makes no duplicate, and
     // missing items still need the gate and a verification before anything is deleted.
-    shown = new ListedIds();
+    shown.release();
+    shown = ListedIds.borrow(spoke.status.linked ?? 0);
     answeredLinked.clear();
     linkedShown = 0;
     listed = 0;
@@ -117,6 +119,8 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
   report.pulled.fullListing = complete;
 
   const unlisted = complete && linkedShown < (await countLinks(ctx.db, spoke.id)) ? await unlistedRemoteIds(ctx.db, spoke.id, shown) : [];
+  // Not needed any more. (A pull that failed before this leaves its table to the garbage collector.)
+  shown.release();
   if (rt.caps.visibilityLagMs > 0) {
     // Long after the listings can have caught up (ten lags, at least an hour).
     const horizon = ctx.clock.nowMs() - Math.max(10 * rt.caps.visibilityLagMs, 3_600_000);

@@ -10,9 +10,48 @@
  */
 export class ListedIds {
   /** Open addressing over (hi, lo) pairs; (0, 0) marks an empty slot. */
-  private hi = new Uint32Array(1024);
-  private lo = new Uint32Array(1024);
+  private hi: Uint32Array;
+  private lo: Uint32Array;
   private count = 0;
+
+  /** `expected`: how many ids the listing will likely show, so the table need not grow. */
+  constructor(expected = 0) {
+    const slots = slotsFor(expected);
+    this.hi = new Uint32Array(slots);
+    this.lo = new Uint32Array(slots);
+  }
+
+  /**
+   * A table for one pull, from the tables earlier pulls gave back. The table of a 100,000-item
+   * listing is 2 MB held outside V8's heap (4 MB allocated while it grows), which only a full
+   * collection frees: a run pulling three such spokes kept them all, and an incremental sync's peak
+   * memory grew with the hub's size by that much. Spokes are pulled one after another, so a run
+   * reuses one table; the pool keeps at most `POOLED` of them (several hubs can sync at once in the
+   * web app), each as large as the largest listing it served.
+   */
+  static borrow(expected = 0): ListedIds {
+    const t = pool.pop();
+    if (t === undefined) return new ListedIds(expected);
+    t.reset(expected);
+    return t;
+  }
+
+  /** Gives the table back for another pull; it must not be used after this. */
+  release(): void {
+    if (pool.length < POOLED && !pool.includes(this)) pool.push(this);
+  }
+
+  private reset(expected: number): void {
+    const slots = slotsFor(expected);
+    if (this.hi.length < slots) {
+      this.hi = new Uint32Array(slots);
+      this.lo = new Uint32Array(slots);
+    } else {
+      this.hi.fill(0);
+      this.lo.fill(0);
+    }
+    this.count = 0;
+  }
 
   /** Distinct ids added. */
   get size(): number {
@@ -66,6 +105,16 @@ export class ListedIds {
       if (h !== 0 || l !== 0) this.insert(h, l);
     }
   }
+}
+
+const POOLED = 2;
+const pool: ListedIds[] = [];
+
+/** A power of two at least twice `expected` (the table is kept at most half full), 1,024 at least. */
+function slotsFor(expected: number): number {
+  let slots = 1024;
+  while (slots < expected * 2 + 2) slots *= 2;
+  return slots;
 }
 
 // The last fingerprint computed (two numbers, not an array allocated per id).
