@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { isErrno } from './fs-errors.js';
 import { tempFileName } from './names.js';
+import { statInWorker, statWorkerUsable, type ListedStat } from './stat-worker.js';
 
 /**
  * The etag of a file: modification time in nanoseconds and size (`stat` with `bigint: true`, so
@@ -43,8 +44,12 @@ export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (
   return out;
 }
 
-/** One listed entry's stat: the stats, `'gone'` (vanished since readdir), or the error. */
-export type StatOutcome = BigIntStats | 'gone' | { error: unknown };
+/** One listed entry's stat: what a listing needs of it, `'gone'` (vanished since readdir), or the error. */
+export type StatOutcome = ListedStat | 'gone' | { error: unknown };
+
+function listedStat(st: BigIntStats): ListedStat {
+  return { file: st.isFile(), size: st.size, etag: etagOf(st) };
+}
 
 /** One listed file's content: read, `'gone'` (deleted, or no longer a regular file), or the error. */
 export type ReadOutcome = FileRead | 'gone' | { error: unknown };
@@ -102,9 +107,21 @@ const MAX_SYNC_READ_BYTES_N = BigInt(MAX_SYNC_READ_BYTES);
  * the changed cards does anyway. When a batch is slow — a network file system, a cold spinning
  * disk — the rest of the listing switches to asynchronous calls so that the event loop is not held
  * up by the file server's latency.
+ *
+ * Where a worker thread is available, a listing's stats are made there instead (`statAhead`,
+ * stat-worker.ts), while this thread looks the batch up in the hub: a no-op of 300,000 files went
+ * from 3.9 to 3.1 s. `statAll` is what remains when there is no worker.
  */
 export class AdaptiveFs {
   private useSync = true;
+
+  /**
+   * Starts the stats of `paths` on the worker thread (stat-worker.ts), for the caller to do other
+   * work meanwhile; null when there is no worker (then `statAll`, on this thread, after).
+   */
+  statAhead(paths: readonly string[]): Promise<StatOutcome[] | null> | null {
+    return statWorkerUsable() ? statInWorker(paths) : null;
+  }
 
   async statAll(paths: readonly string[]): Promise<StatOutcome[]> {
     if (!this.useSync) return mapBounded(paths, ASYNC_STAT_CONCURRENCY, statAsync);
@@ -181,7 +198,8 @@ export class AdaptiveFs {
 function statSync(p: string): StatOutcome {
   try {
     // throwIfNoEntry: false avoids building an exception for a file deleted since readdir.
-    return fs.statSync(p, { bigint: true, throwIfNoEntry: false }) ?? 'gone';
+    const st = fs.statSync(p, { bigint: true, throwIfNoEntry: false });
+    return st === undefined ? 'gone' : listedStat(st);
   } catch (error) {
     return { error };
   }
@@ -192,7 +210,7 @@ function statAsync(p: string): Promise<StatOutcome> {
   return new Promise((resolve) => {
     fs.stat(p, { bigint: true }, (error, st) => {
       if (error) resolve(isErrno(error, 'ENOENT') ? 'gone' : { error });
-      else resolve(st);
+      else resolve(listedStat(st));
     });
   });
 }

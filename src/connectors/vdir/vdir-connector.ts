@@ -139,6 +139,8 @@ class VdirConnector implements Connector {
     for await (const entries of direntBatches(this.folder, STAT_BATCH, io, (e) => toConnectorError(e, { folder: this.folder, action }))) {
       // Subfolders, other extensions, hidden and temp files are not items and are never touched.
       const listed = entries.filter((d) => !d.isDirectory() && isItemName(d.name));
+      // Where a worker thread can stat, it stats the whole batch while the hub looks up its etags.
+      const ahead = io.statAhead(listed.map((d) => dirPrefix + d.name));
       const known = await req.knownEtags(listed.map((d) => d.name));
       const toRead: string[] = [];
       const sizes: (bigint | undefined)[] = [];
@@ -146,13 +148,18 @@ class VdirConnector implements Connector {
       // fstat gives its etag: no separate stat (a first sync reads every file). Symbolic links and
       // entries of unknown type are stat'ed first, so a link to a missing file is told apart.
       const batch: Dirent[] = [];
-      for (const d of listed) {
+      const batchAt: number[] = [];
+      listed.forEach((d, i) => {
         if (d.isFile() && !known.has(d.name)) {
           toRead.push(d.name);
           sizes.push(undefined);
-        } else batch.push(d);
-      }
-      const stats = await io.statAll(batch.map((d) => dirPrefix + d.name));
+        } else {
+          batch.push(d);
+          batchAt.push(i);
+        }
+      });
+      const early = ahead === null ? null : await ahead;
+      const stats = early === null ? await io.statAll(batch.map((d) => dirPrefix + d.name)) : batchAt.map((i) => early[i]);
       batch.forEach((d, k) => {
         const st = stats[k];
         if (st === undefined) return;
@@ -166,8 +173,8 @@ class VdirConnector implements Connector {
           keepUnreadable(page, known, d.name, `${d.name} cannot be examined (${describe(st.error)})`);
           return;
         }
-        if (!st.isFile()) return; // a folder or socket named *.vcf is not an item
-        if (known.get(d.name) === etagOf(st)) page.unchanged.push(d.name);
+        if (!st.file) return; // a folder or socket named *.vcf is not an item
+        if (known.get(d.name) === st.etag) page.unchanged.push(d.name);
         else {
           toRead.push(d.name);
           sizes.push(st.size);
