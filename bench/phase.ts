@@ -25,7 +25,11 @@ async function setup(spec: SetupSpec): Promise<void> {
   const app = await openApp({ dataDir: spec.dataDir });
   try {
     const hub = await createHub(app.store.db, { id: app.engine.ids(), name: spec.hub, object: 'contacts', now: Date.now() });
-    for (const s of spec.spokes) {
+    // One millisecond apart, in the given order: spokes are pulled in creation order (then by
+    // name), and two made in the same millisecond would be pulled by name, so the order of the
+    // first sync (and what it matches and merges) varied from run to run.
+    const t0 = Date.now();
+    for (const [k, s] of spec.spokes.entries()) {
       await addSpoke(app.store.db, {
         id: app.engine.ids(),
         hubId: hub.id,
@@ -33,7 +37,7 @@ async function setup(spec: SetupSpec): Promise<void> {
         type: 'vdir',
         config: { path: s.dir },
         options: { ...defaultSpokeOptions(), allowCreate: true, defaultRegion: 'FR' },
-        now: Date.now(),
+        now: t0 + k,
       });
     }
   } finally {

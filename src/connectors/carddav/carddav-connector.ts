@@ -12,8 +12,9 @@
  *   already holds (`linked` > 0: the engine's daily full listing, an expired token) asks for
  *   getetag alone and reads the changed members by multiget.
  * - Pull with a cursor: sync-collection from the stored token, for etags alone (members really
- *   changed are read by multiget): a no-op is one small REPORT. 404 entries are `deleted`. An expired token — 403 DAV:valid-sync-token
- *   (RFC 6578 §3.2), or Xandikos' 500 — raises `cursor_invalid`; the engine then lists again.
+ *   changed are read by multiget): a no-op is one small REPORT. 404 entries are `deleted`. An
+ *   expired token — 403 DAV:valid-sync-token (RFC 6578 §3.2), or Xandikos' 500 — raises
+ *   `cursor_invalid`; the engine then lists again.
  * - A server without sync-collection: PROPFIND Depth 1 for etags, then addressbook-multiget of the
  *   changed hrefs in batches; every pull is then a complete listing.
  * - Create: PUT `<marker>.vcf` with `If-None-Match: *` (the `client-id` idempotency; a 412 is

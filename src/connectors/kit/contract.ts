@@ -74,10 +74,10 @@ export interface PullRequest {
   knownEtags(ids: readonly string[]): Promise<ReadonlyMap<string, string | null>>;
   /**
    * With a full listing (`cursor` null): how many of the spoke's items the hub held after its
-   * last run (a hint, not a count to check a listing against). 0 (or
-   * absent) on a first sync, where fetching every item with the listing saves round trips; with
-   * many known, a listing of versions alone and reads of the changed items move far less data
-   * (the hub lists a spoke followed by a cursor in full once a day, design B9).
+   * last run (a hint, not a count to check a listing against). 0 (or absent) on a first sync,
+   * where fetching every item with the listing saves round trips; with many known, a listing of
+   * versions alone and reads of the changed items move far less data (the hub lists a spoke
+   * followed by a cursor in full once a day, design B9).
    */
   linked?: number;
 }
