@@ -7,6 +7,7 @@ import { MemoryBackend, MemoryRegistry, memoryConnectorFactory, ManualClock } fr
 import type { ConnectorFactory, RemoteItem } from '../../src/connectors/kit/contract.js';
 import { uuidv7Generator } from '../../src/engine/ids.js';
 import { defaultSpokeOptions, type SpokeOptions } from '../../src/engine/plan/options.js';
+import { fullListingDue } from '../../src/engine/run/context.js';
 import { confirmHeld, resolveConflict } from '../../src/engine/run/decisions.js';
 import { syncHub, type EngineDeps } from '../../src/engine/run/sync-hub.js';
 import { addSpoke, createHub } from '../../src/store/hubs.js';
@@ -347,5 +348,30 @@ describe.each(stores)('sync engine on $dialect', (ts) => {
     b.clearFaults();
     await sync();
     expect(cards(b)).toHaveLength(1);
+  });
+});
+
+describe('the daily full listing of a spoke followed by a cursor', () => {
+  const DAY = 24 * 3_600_000;
+  const ids = Array.from({ length: 50 }, (_, i) => `0193a0b2-7c4e-7d1f-8a2b-${i.toString(16).padStart(12, '0')}`);
+
+  it('comes between 90 % and 100 % of the interval after the last one, at a moment fixed per spoke', () => {
+    const at = (id: string) => {
+      for (let pct = 0; pct <= 100; pct++) if (fullListingDue({ id, cursor: 'c', listedAt: 0 }, (DAY * pct) / 100, DAY)) return pct;
+      return Infinity;
+    };
+    const moments = ids.map(at);
+    for (const m of moments) {
+      expect(m).toBeGreaterThanOrEqual(90);
+      expect(m).toBeLessThanOrEqual(100);
+    }
+    // Spokes added together spread over the window instead of being listed by one run.
+    expect(new Set(moments).size).toBeGreaterThan(5);
+    expect(ids.map(at)).toEqual(moments);
+  });
+
+  it('never for a spoke without a cursor (every listing is full) or whose last full listing is not known', () => {
+    expect(fullListingDue({ id: 'a', cursor: null, listedAt: 0 }, 10 * DAY, DAY)).toBe(false);
+    expect(fullListingDue({ id: 'a', cursor: 'c', listedAt: null }, 10 * DAY, DAY)).toBe(false);
   });
 });

@@ -44,6 +44,25 @@ export interface RunContext {
  */
 export const FULL_LISTING_EVERY_MS = 24 * 3_600_000;
 
+/**
+ * Whether a spoke's daily full listing is due. Each spoke waits between 90 % and 100 % of the
+ * interval, by a share fixed by its id, so that spokes added together (a tenant's mailboxes) are
+ * not all listed in full by the same run (sync-design.md B9: "schedule full syncs with jitter").
+ * A spoke without a cursor is listed in full every time anyway; one whose last full listing is not
+ * known (a store older than migration 0007) waits a whole interval from its next run.
+ */
+export function fullListingDue(spoke: { id: string; cursor: string | null; listedAt: number | null }, now: number, everyMs: number): boolean {
+  if (spoke.cursor === null || spoke.listedAt === null) return false;
+  return now - spoke.listedAt >= everyMs * (0.9 + 0.1 * shareOf(spoke.id));
+}
+
+/** A number in [0, 1) from a string (FNV-1a): stable across runs and processes. */
+function shareOf(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return (h >>> 0) / 2 ** 32;
+}
+
 /** Rows written at once from which a run counts as writing in bulk (a first sync's pages, a large push). */
 export const BULK_ROWS = 200;
 

@@ -15,7 +15,7 @@ import { inboundGate } from '../plan/gates.js';
 import { currentFields, stateFromFields } from '../plan/hub-state.js';
 import { applyChanges, changesFromEmpty, diffFields } from '../plan/merge.js';
 import { identityKeys, matchItems, nameKeyOfFields, type MatchSubject } from '../plan/match.js';
-import { BULK_ROWS, FULL_LISTING_EVERY_MS, type Db, type RunContext } from './context.js';
+import { BULK_ROWS, FULL_LISTING_EVERY_MS, fullListingDue, type Db, type RunContext } from './context.js';
 import {
   entitiesByKeys,
   keyOwnerCounts,
@@ -99,7 +99,7 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
 
   const startedAt = ctx.clock.nowMs();
   // Once a day a spoke followed by a cursor is listed in full (design B9, context.ts).
-  const fullDue = spoke.cursor !== null && spoke.listedAt !== null && startedAt - spoke.listedAt >= (ctx.fullListingEveryMs ?? FULL_LISTING_EVERY_MS);
+  const fullDue = fullListingDue(spoke, startedAt, ctx.fullListingEveryMs ?? FULL_LISTING_EVERY_MS);
   const from = fullDue ? null : spoke.cursor;
   try {
     await consume(from);
