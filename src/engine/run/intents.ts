@@ -14,7 +14,8 @@
 import { cardToFields } from '../../model/card-fields.js';
 import { hashFields, restrictFields, type Fields } from '../../model/fields.js';
 import type { RunContext } from './context.js';
-import { applyEditsFromSpoke } from './inbound.js';
+import { loadEntities } from './entities.js';
+import { applyEditsFromSpoke, lookAgain } from './inbound.js';
 import { loadLinksByEntity, upsertLink, type LinkRow } from './links.js';
 import { addProblem } from './report.js';
 import type { SpokeRuntime } from './spoke-runtime.js';
@@ -51,8 +52,30 @@ export async function recoverIntents(ctx: RunContext, rt: SpokeRuntime): Promise
     const linked = (await loadLinksByEntity(ctx.db, spoke.id, [it.entity_id])).get(it.entity_id);
     const keep = (linked && found.find((f) => f.id === linked.remoteId)) || (found[0] as (typeof found)[number]);
     const sentHash = hashFields(payload.fields);
+    const entity = (await loadEntities(ctx.db, ctx.hubId, [it.entity_id])).get(it.entity_id);
     await ctx.tx(async (db) => {
-      if (!linked) {
+      if (!linked && entity?.deleted && !((keep.modifiedAt ?? 0) > (entity.tombstone?.at ?? Infinity))) {
+        // Our create went through, and before we found it the hub deleted the contact (a person
+        // deleted it on another spoke). The item holds what we sent — as the server stored it,
+        // which a normalising server rewrote — and nobody edited it since the deletion: the
+        // deletion stands (§B5), as for an item of ours a pull adopts by its marker (applyNews).
+        // Linked as it is, so that the push deletes it (conditionally on this etag); taking the
+        // server's rewriting for an edit would bring the contact back everywhere.
+        const fields = restrictFields(cardToFields(keep.card, { defaultRegion: rt.region }), rt.paths);
+        await upsertLink(db, {
+          spokeId: spoke.id,
+          entityId: it.entity_id,
+          remoteId: keep.id,
+          etag: keep.etag,
+          base: fields,
+          baseHash: hashFields(fields),
+          baseVersion: entity.version,
+          state: 'active',
+          observedAt: ctx.clock.nowMs(),
+          raw: keep.raw ?? null,
+        });
+        await lookAgain(ctx, db, spoke.id, it.entity_id);
+      } else if (!linked) {
         // Right after our create the item held what we sent, at that version: that is the merge
         // base (I2). What it holds now beyond that — a person's edit made before we found it, or
         // the server's rewriting — is merged as the spoke's change, not taken as already synced
