@@ -43,7 +43,7 @@ import { ListedIds } from './listed-ids.js';
 import { addProblem } from './report.js';
 import type { LinkIndexEntry, SpokeRuntime } from './spoke-runtime.js';
 
-interface Observed {
+export interface Observed {
   item: RemoteItem;
   fields: Fields;
   hash: string;
@@ -140,7 +140,8 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
   });
 }
 
-function observe(rt: SpokeRuntime, item: RemoteItem): Observed {
+/** An item as this spoke's fields (what its merge base is compared with), and their hash. */
+export function observe(rt: SpokeRuntime, item: RemoteItem): Observed {
   const fields = restrictFields(cardToFields(item.card, { defaultRegion: rt.region }), rt.paths);
   return { item, fields, hash: hashFields(fields) };
 }

@@ -11,11 +11,10 @@
  *                      failed  = "look at this contact again": the next push re-plans it from
  *                                the hub and the merge base, and removes the intent.
  */
-import { cardToFields } from '../../model/card-fields.js';
-import { hashFields, restrictFields, type Fields } from '../../model/fields.js';
+import { hashFields, type Fields } from '../../model/fields.js';
 import type { RunContext } from './context.js';
 import { loadEntities } from './entities.js';
-import { applyEditsFromSpoke, lookAgain } from './inbound.js';
+import { applyEditsFromSpoke, lookAgain, observe } from './inbound.js';
 import { loadLinksByEntity, upsertLink, type LinkRow } from './links.js';
 import { addProblem } from './report.js';
 import type { SpokeRuntime } from './spoke-runtime.js';
@@ -61,14 +60,14 @@ export async function recoverIntents(ctx: RunContext, rt: SpokeRuntime): Promise
         // deletion stands (§B5), as for an item of ours a pull adopts by its marker (applyNews).
         // Linked as it is, so that the push deletes it (conditionally on this etag); taking the
         // server's rewriting for an edit would bring the contact back everywhere.
-        const fields = restrictFields(cardToFields(keep.card, { defaultRegion: rt.region }), rt.paths);
+        const held = observe(rt, keep);
         await upsertLink(db, {
           spokeId: spoke.id,
           entityId: it.entity_id,
           remoteId: keep.id,
           etag: keep.etag,
-          base: fields,
-          baseHash: hashFields(fields),
+          base: held.fields,
+          baseHash: held.hash,
           baseVersion: entity.version,
           state: 'active',
           observedAt: ctx.clock.nowMs(),
@@ -99,8 +98,7 @@ export async function recoverIntents(ctx: RunContext, rt: SpokeRuntime): Promise
     });
     for (const ghost of found) {
       if (ghost.id === keep.id) continue;
-      const ghostHash = hashFields(restrictFields(cardToFields(ghost.card, { defaultRegion: rt.region }), rt.paths));
-      if (ghostHash === sentHash && rt.policy.delete) {
+      if (observe(rt, ghost).hash === sentHash && rt.policy.delete) {
         await conn.delete(ghost.id, { ifMatch: ghost.etag });
         addProblem(rt.report, { item: ghost.id, message: 'duplicate left by an interrupted create; removed' });
       } else {

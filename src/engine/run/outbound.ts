@@ -8,7 +8,7 @@
  */
 import type { RemoteItem, WriteResult } from '../../connectors/kit/contract.js';
 import { ConnectorError, isConnectorError } from '../../connectors/kit/errors.js';
-import { cardSummary, cardToFields, fieldsToCard } from '../../model/card-fields.js';
+import { cardSummary, fieldsToCard } from '../../model/card-fields.js';
 import { hashFields, restrictFields, type FieldPath, type Fields } from '../../model/fields.js';
 import { inScope } from '../plan/conditions.js';
 import { outboundGate } from '../plan/gates.js';
@@ -16,7 +16,7 @@ import { currentFields } from '../plan/hub-state.js';
 import { changedPaths, diffFields } from '../plan/merge.js';
 import { BULK_ROWS, chunks, type Db, type RunContext } from './context.js';
 import { loadEntities, type EntityRow } from './entities.js';
-import { applyEditsFromSpoke } from './inbound.js';
+import { applyEditsFromSpoke, observe } from './inbound.js';
 import { countLinks, deleteLink, loadLinksByEntity, recordSpokeDeletes, upsertLinks, type LinkRow } from './links.js';
 import { addPlanned, addProblem } from './report.js';
 import type { SpokeRuntime } from './spoke-runtime.js';
@@ -342,7 +342,7 @@ async function send(rt: SpokeRuntime, op: Op): Promise<Outcome> {
 }
 
 function baseOf(rt: SpokeRuntime, sent: Fields, r: { echoed?: RemoteItem | undefined } | null): Fields {
-  if (r?.echoed) return restrictFields(cardToFields(r.echoed.card, { defaultRegion: rt.region }), rt.paths);
+  if (r?.echoed) return observe(rt, r.echoed).fields;
   return sent;
 }
 
