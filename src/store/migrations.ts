@@ -345,6 +345,23 @@ const spokeListedAt: Migration = {
   },
 };
 
+/**
+ * 0008: a contact's UID and the hash of its fields, beside the JSON they come from: a push
+ * compares the hash with each link's merge base and reads (and parses) the contact only when they
+ * differ, and a create needs the UID without parsing the stored card. Null in rows written before
+ * this: those contacts take the slow path until their next change.
+ */
+const entityHeads: Migration = {
+  async up(db: AnyDb) {
+    await db.schema.alterTable('entities').addColumn('uid', 'text').execute();
+    await db.schema.alterTable('entities').addColumn('fields_hash', 'text').execute();
+  },
+  async down(db: AnyDb) {
+    await db.schema.alterTable('entities').dropColumn('fields_hash').execute();
+    await db.schema.alterTable('entities').dropColumn('uid').execute();
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-accounts': accounts,
@@ -353,6 +370,7 @@ export const migrations: Record<string, Migration> = {
   '0005-link-raw': linkRaw,
   '0006-spoke-deletes': spokeDeletes,
   '0007-spoke-listed-at': spokeListedAt,
+  '0008-entity-heads': entityHeads,
 };
 
 class InCodeMigrations implements MigrationProvider {

@@ -48,6 +48,13 @@ export interface EntityTable {
   state: string;
   /** JSON: the current Card (derived from state; kept for readers). */
   card: string;
+  /** The card's UID (null in rows written before migration 0008). */
+  uid: string | null;
+  /**
+   * `hashFields` of the current fields, all of them (null before migration 0008): a push compares
+   * it with a link's `base_hash` without parsing `state`.
+   */
+  fields_hash: string | null;
   /** 1 when deleted (a tombstone that keeps the last content in `card`/`state`). */
   deleted: number;
   /** JSON: Tombstone details, when deleted. */

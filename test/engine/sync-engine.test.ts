@@ -104,6 +104,31 @@ describe.each(stores)('sync engine on $dialect', (ts) => {
     for (const backend of [a, b]) expect(Object.values(cards(backend)[0]?.notes ?? {})[0]?.note).toBe('from A');
   });
 
+  it('compares and pushes contacts stored before their UID and fields hash were kept (an upgraded store)', async () => {
+    const a = await spoke('a', new MemoryBackend({ now: clock.now }));
+    const b = await spoke('b', new MemoryBackend({ now: clock.now }));
+    const id = a.userCreate(makeCard({ given: 'Ann', surname: 'Lee', emails: ['ann@x.example'] }));
+    await sync();
+    const stored = await store.db.selectFrom('entities').select(['uid', 'fields_hash']).executeTakeFirstOrThrow();
+    expect(stored.uid).toBe(cards(b)[0]?.uid);
+    expect(stored.fields_hash).toMatch(/\S/);
+    // As migration 0008 leaves the rows written before it.
+    await store.db.updateTable('entities').set({ uid: null, fields_hash: null }).execute();
+    a.resetCallCounts();
+    b.resetCallCounts();
+    const again = await sync();
+    expect(again.totals.spokes).toEqual({ created: 0, updated: 0, deleted: 0 });
+    expect(writes(a) + writes(b)).toBe(0);
+
+    a.userUpdate(id, (c) => ({ ...c, notes: { n: { note: 'from A' } } }));
+    await sync();
+    expect(Object.values(cards(b)[0]?.notes ?? {})[0]?.note).toBe('from A');
+    expect(cards(b)[0]?.uid).toBe(stored.uid);
+    const after = await store.db.selectFrom('entities').select(['uid', 'fields_hash']).executeTakeFirstOrThrow();
+    expect(after.uid).toBe(stored.uid);
+    expect(after.fields_hash).not.toBe(stored.fields_hash);
+  });
+
   it('tells the store when a run writes in bulk, and again when it ends; a small run does not', async () => {
     const hints: boolean[] = [];
     deps = { ...deps, bulkWrites: (on) => hints.push(on) };

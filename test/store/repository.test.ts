@@ -51,17 +51,21 @@ describe.each(stores)('hub store on $dialect', (ts) => {
 
   it('still runs a migration the store has not recorded (an older store) on the next open', async () => {
     const db = store.db as unknown as Kysely<unknown>;
-    // As a store made before 0005: no links.raw, no spoke_deletes, no spokes.listed_at, no record of them.
+    // As a store made before 0005: no links.raw, no spoke_deletes, no spokes.listed_at, no
+    // entities.uid or fields_hash, no record of them.
     await db.schema.dropTable('spoke_deletes').execute();
     await db.schema.alterTable('links').dropColumn('raw').execute();
     await db.schema.alterTable('spokes').dropColumn('listed_at').execute();
-    await sql`delete from kysely_migration where name in ('0005-link-raw', '0006-spoke-deletes', '0007-spoke-listed-at')`.execute(db);
+    await db.schema.alterTable('entities').dropColumn('uid').execute();
+    await db.schema.alterTable('entities').dropColumn('fields_hash').execute();
+    await sql`delete from kysely_migration where name in ('0005-link-raw', '0006-spoke-deletes', '0007-spoke-listed-at', '0008-entity-heads')`.execute(db);
     await migrateToLatest(db);
     const names = (await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db)).rows.map((r) => r.name);
-    expect(names.slice(-3)).toEqual(['0005-link-raw', '0006-spoke-deletes', '0007-spoke-listed-at']);
+    expect(names.slice(-4)).toEqual(['0005-link-raw', '0006-spoke-deletes', '0007-spoke-listed-at', '0008-entity-heads']);
     await sql`select raw from links`.execute(db);
     await sql`select remote_id from spoke_deletes`.execute(db);
     await sql`select listed_at from spokes`.execute(db);
+    await sql`select uid, fields_hash from entities`.execute(db);
   });
 
   it('creates hubs with unique names and finds them by name or id', async () => {

@@ -5,6 +5,7 @@
  */
 import type { Card } from '../../model/card.js';
 import { fieldsToCard } from '../../model/card-fields.js';
+import { hashFields, restrictFields } from '../../model/fields.js';
 import { currentFields, type HubState } from '../plan/hub-state.js';
 import { identityKeys } from '../plan/match.js';
 import { chunks, jsonOf, type Db, type RunContext } from './context.js';
@@ -29,17 +30,17 @@ export interface EntityRow {
   version: number;
 }
 
-type Row = { id: string; state: string; card: string; deleted: number; tombstone: string | null; version: number };
+type Row = { id: string; uid: string | null; state: string; card: string; deleted: number; tombstone: string | null; version: number };
 
 function fromRow(r: Row): EntityRow {
-  // The card (the contact as JSContact) is only needed for its UID and for labels; most rows a
-  // run loads never use it, so it is parsed on first use.
+  // The card (the contact as JSContact) is only needed for labels, and for the UID of rows written
+  // before the uid column; most rows a run loads never use it, so it is parsed on first use.
   let card: Card | undefined;
   const parsed = () => (card ??= jsonOf<Card>(r.card));
   return {
     id: r.id,
     get uid() {
-      return parsed().uid;
+      return r.uid ?? parsed().uid;
     },
     state: jsonOf<HubState>(r.state),
     get card() {
@@ -60,10 +61,34 @@ export async function loadEntities(db: Db, hubId: string, ids: readonly string[]
     // the 100,000-contact initial sync). The hub is checked here instead.
     const rows = await db
       .selectFrom('entities')
-      .select(['id', 'hub_id', 'state', 'card', 'deleted', 'tombstone', 'version'])
+      .select(['id', 'hub_id', 'uid', 'state', 'card', 'deleted', 'tombstone', 'version'])
       .where('id', 'in', part)
       .execute();
     for (const r of rows) if (r.hub_id === hubId) out.set(r.id, fromRow(r));
+  }
+  return out;
+}
+
+/** What a push decides from before it needs a contact's content (see `loadEntityHeads`). */
+export interface EntityHead {
+  id: string;
+  deleted: boolean;
+  version: number;
+  /** `hashFields` of all the contact's current fields; null for rows written before it was kept. */
+  fieldsHash: string | null;
+}
+
+/**
+ * Contacts without their content: a push finds most of a hub's contacts in sync with the spoke by
+ * comparing `fieldsHash` with the link's base hash, and parses the state of the others only.
+ */
+export async function loadEntityHeads(db: Db, hubId: string, ids: readonly string[]): Promise<Map<string, EntityHead>> {
+  const out = new Map<string, EntityHead>();
+  for (const part of chunks([...new Set(ids)], 500)) {
+    if (part.length === 0) continue;
+    // By primary key alone, as in loadEntities.
+    const rows = await db.selectFrom('entities').select(['id', 'hub_id', 'deleted', 'version', 'fields_hash']).where('id', 'in', part).execute();
+    for (const r of rows) if (r.hub_id === hubId) out.set(r.id, { id: r.id, deleted: r.deleted === 1, version: r.version, fieldsHash: r.fields_hash });
   }
   return out;
 }
@@ -105,8 +130,10 @@ export async function saveEntities(ctx: RunContext, db: Db, writes: readonly Ent
     const row = {
       id: w.id,
       hub_id: ctx.hubId,
+      uid: w.uid,
       state: JSON.stringify(w.state),
       card: JSON.stringify(card),
+      fields_hash: hashFields(restrictFields(fields, 'all')),
       deleted: w.deleted ? 1 : 0,
       tombstone: w.tombstone ? JSON.stringify(w.tombstone) : null,
       version,
@@ -115,7 +142,16 @@ export async function saveEntities(ctx: RunContext, db: Db, writes: readonly Ent
     if (w.before) {
       await db
         .updateTable('entities')
-        .set({ state: row.state, card: row.card, deleted: row.deleted, tombstone: row.tombstone, version, updated_at: now })
+        .set({
+          uid: row.uid,
+          state: row.state,
+          card: row.card,
+          fields_hash: row.fields_hash,
+          deleted: row.deleted,
+          tombstone: row.tombstone,
+          version,
+          updated_at: now,
+        })
         .where('id', '=', w.id)
         .execute();
       touched.push(w.id);

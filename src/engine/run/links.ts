@@ -87,12 +87,16 @@ type Row = {
 };
 
 function fromRow(r: Row): LinkRow {
+  // Parsed on first use: a push compares most links by their hash alone.
+  let base: Fields | undefined;
   return {
     spokeId: r.spoke_id,
     entityId: r.entity_id,
     remoteId: r.remote_id,
     etag: r.etag,
-    base: jsonOf<Fields>(r.base),
+    get base() {
+      return (base ??= jsonOf<Fields>(r.base));
+    },
     baseHash: r.base_hash,
     baseVersion: r.base_version,
     state: r.state as 'active' | 'held',

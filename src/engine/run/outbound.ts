@@ -15,7 +15,7 @@ import { outboundGate } from '../plan/gates.js';
 import { currentFields } from '../plan/hub-state.js';
 import { changedPaths, diffFields } from '../plan/merge.js';
 import { BULK_ROWS, chunks, type Db, type RunContext } from './context.js';
-import { loadEntities, type EntityRow } from './entities.js';
+import { loadEntities, loadEntityHeads, type EntityRow } from './entities.js';
 import { applyEditsFromSpoke, observe } from './inbound.js';
 import { countLinks, deleteLink, loadLinksByEntity, recordSpokeDeletes, upsertLinks, type LinkRow } from './links.js';
 import { addPlanned, addProblem } from './report.js';
@@ -30,17 +30,24 @@ interface Target {
   id: string;
   uid: string;
   version: number;
-  /** The contact in messages and dry-run plans (`cardSummary`). */
-  label: string;
 }
 
 type Op =
   | { kind: 'create'; entity: Target; fields: Fields }
   | { kind: 'update'; entity: Target; fields: Fields; link: LinkRow; changed: FieldPath[] }
-  | { kind: 'delete'; entity: EntityRow & Pick<Target, 'label'>; link: LinkRow };
+  | { kind: 'delete'; entity: EntityRow; link: LinkRow };
 
 function target(entity: EntityRow): Target {
-  return { id: entity.id, uid: entity.uid, version: entity.version, label: cardSummary(entity.card) };
+  return { id: entity.id, uid: entity.uid, version: entity.version };
+}
+
+/**
+ * The contact in messages and dry-run plans (`cardSummary`), made only when one is written: for a
+ * create or update from the fields sent (the spoke's share of them), for a delete from the
+ * contact's last card.
+ */
+function labelOf(op: Op): string {
+  return cardSummary(op.kind === 'delete' ? op.entity.card : fieldsToCard(op.fields, op.entity.uid));
 }
 
 type Outcome =
@@ -112,16 +119,36 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
   };
 
   const processIds = async (ids: string[]): Promise<void> => {
-    const entities = await loadEntities(ctx.db, ctx.hubId, ids);
+    const heads = await loadEntityHeads(ctx.db, ctx.hubId, ids);
     const links = await loadLinksByEntity(ctx.db, spoke.id, ids);
-    const ops = pending;
     const inSync: { entityId: string; version: number }[] = [];
+    // Most contacts of a push window are in sync with the spoke or not for it; only the others'
+    // content is read (a first sync of 100,000 contacts looks at 100,000 per spoke).
+    const toLoad: string[] = [];
     for (const id of ids) {
+      const head = heads.get(id);
+      if (!head) continue;
+      const link = links.get(id);
+      if (head.deleted) {
+        if (link && link.state === 'active' && policy.delete) toLoad.push(id);
+      } else if (!link) {
+        if (policy.create && !waiting.has(id)) toLoad.push(id);
+      } else if (link.state !== 'active') {
+        continue;
+      } else if (rt.paths === 'all' && head.fieldsHash !== null && head.fieldsHash === link.baseHash) {
+        if (link.baseVersion < head.version) inSync.push({ entityId: id, version: head.version });
+      } else {
+        toLoad.push(id);
+      }
+    }
+    const entities = await loadEntities(ctx.db, ctx.hubId, toLoad);
+    const ops = pending;
+    for (const id of toLoad) {
       const entity = entities.get(id);
       if (!entity) continue;
       const link = links.get(id);
       if (entity.deleted) {
-        if (link && link.state === 'active' && policy.delete) deletes.push({ kind: 'delete', entity: { ...entity, label: cardSummary(entity.card) }, link });
+        if (link && link.state === 'active' && policy.delete) deletes.push({ kind: 'delete', entity, link });
         continue;
       }
       const fields = restrictFields(currentFields(entity.state), rt.paths);
@@ -361,12 +388,11 @@ async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Ou
   const report = rt.report;
   const dropIntent = () => db.deleteFrom('intents').where('id', '=', intentId).execute();
   const keepForRetry = (state: 'failed' | 'uncertain') => db.updateTable('intents').set({ state }).where('id', '=', intentId).execute();
-  const label = op.entity.label;
   if (ctx.dryRun && out.ok) {
     addPlanned(report, {
       op: op.kind,
       contact: op.entity.id,
-      label,
+      label: labelOf(op),
       ...(op.kind === 'update' ? { fields: op.changed } : {}),
     });
   }
@@ -435,7 +461,7 @@ async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Ou
     if (out.reread) {
       // Merge what the person changed on the spoke; the hub's change goes out again next run.
       await applyEditsFromSpoke(ctx, db, rt, op.link, out.reread);
-      addProblem(report, { item, message: `${what} of ${label} deferred: it changed on the spoke meanwhile; the change was merged and will be sent next run` });
+      addProblem(report, { item, message: `${what} of ${labelOf(op)} deferred: it changed on the spoke meanwhile; the change was merged and will be sent next run` });
     }
     await keepForRetry('failed');
     return;
@@ -444,7 +470,7 @@ async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Ou
     // Gone from the spoke while the hub had changes for it: the edit wins, the contact is offered again.
     await deleteLink(db, rt.spoke.id, op.entity.id);
     await keepForRetry('failed');
-    addProblem(report, { item, message: `${label} was deleted on the spoke while it was being updated; it will be created again` });
+    addProblem(report, { item, message: `${labelOf(op)} was deleted on the spoke while it was being updated; it will be created again` });
     return;
   }
   if (kind === 'transient' || kind === 'rate_limited') {
@@ -457,7 +483,7 @@ async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Ou
   addProblem(report, {
     item,
     ...(field ? { field } : {}),
-    message: `${what} of ${label} failed: ${e instanceof Error ? e.message : String(e)}`,
+    message: `${what} of ${labelOf(op)} failed: ${e instanceof Error ? e.message : String(e)}`,
   });
 }
 
