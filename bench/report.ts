@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import type { ProfileSummary } from './cpuprofile.js';
-import { addToSegment, int, type PhaseMeasurement, type RunCounts, type Segment } from './common.js';
+import { addToSegment, int, median, type PhaseMeasurement, type RunCounts, type Segment } from './common.js';
 import type { GenerationStats, MutationResult } from './data.js';
 
 export interface Check {
@@ -186,14 +186,14 @@ function row(cells: string[]): string {
 
 export function phaseTable(results: BenchResults): string {
   const lines = [
-    row(['phase', 'hub size', 'runs', 'wall s', 'CPU s (user+sys)', 'CPU/wall', 'peak RSS MB', 'RSS growth MB', 'items/s', 'load avg', 'what the engine did (sum over the 3 spokes)']),
-    row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
+    row(['phase', 'hub size', 'runs', 'wall s', 'CPU s (user+sys)', 'of which sys s', 'CPU/wall', 'peak RSS MB', 'RSS growth MB', 'items/s', 'load avg', 'what the engine did (sum over the 3 spokes)']),
+    row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
   ];
   for (const s of results.sizes) {
     const one = (label: string, r: PhaseRecord) => {
       const c = cpuMs(r.m);
       lines.push(
-        row([label, int(s.n), '1', sec(r.m.wallMs), sec(c), (c / r.m.wallMs).toFixed(2), mb(r.m.maxRssMB), mb(r.m.maxRssMB - r.m.startRssMB), int(r.itemsPerSec), loadCell([r]), didCell(r.m.run)]),
+        row([label, int(s.n), '1', sec(r.m.wallMs), sec(c), sec(r.m.cpuSysMs), (c / r.m.wallMs).toFixed(2), mb(r.m.maxRssMB), mb(r.m.maxRssMB - r.m.startRssMB), int(r.itemsPerSec), loadCell([r]), didCell(r.m.run)]),
       );
     };
     const many = (label: string, a: Aggregate) => {
@@ -206,6 +206,7 @@ export function phaseTable(results: BenchResults): string {
           String(a.runs.length),
           `${sec(a.median.wallMs)}${range}`,
           sec(a.median.cpuMs),
+          sec(median(a.runs.map((r) => r.m.cpuSysMs))),
           (a.median.cpuMs / a.median.wallMs).toFixed(2),
           mb(a.median.maxRssMB),
           mb(a.median.growthMB),
@@ -400,7 +401,7 @@ export function resultsBlock(results: BenchResults): string {
     phaseTable(results),
     '',
     'wall: opening the store to closing it, inside the measured process (Node start-up, ≈0.2 s, is not included). ' +
-      'CPU: user + system time of that process over the same span (SQLite and file I/O run in it; libuv threads included). ' +
+      'CPU: user + system time of that process over the same span (SQLite and file I/O run in it; libuv threads included); sys: the part of it spent in the kernel (file system calls), which depends on the disk as much as on the code. ' +
       'Peak RSS: `process.resourceUsage().maxRSS` of that process; RSS growth: peak minus the RSS before the store was opened (Node and the loaded modules, ≈' +
       `${mb(big?.initial.m.startRssMB ?? 0)} MB). ` +
       'items/s: hub contacts / wall for the initial sync; files examined (listed by the 3 spokes) / wall for the other phases. ' +
