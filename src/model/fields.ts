@@ -92,7 +92,8 @@ const SORTED_SETS = [...SET_PATHS].sort();
 /**
  * `stableStringify(compactFields(f))`, character for character (hashes stored as merge bases stay
  * valid; card-fields.test.ts checks the two agree), without the generic walk over the outer
- * levels: the paths' order is known ahead, and nothing is copied. Hashing fields was 8 % of a first sync's main thread.
+ * levels: the paths' order is known ahead, and nothing is copied. Hashing fields was 8 % of a
+ * first sync's main thread.
  */
 export function canonicalFields(f: Fields): string {
   let m = '';

@@ -141,6 +141,8 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
         toLoad.push(id);
       }
     }
+    // Judged again on what was loaded, not on the head: a concurrent push can delete or bring back
+    // a contact between the two reads.
     const entities = await loadEntities(ctx.db, ctx.hubId, toLoad);
     const ops = pending;
     for (const id of toLoad) {
