@@ -6,6 +6,7 @@ import { describeConnectorContract, type ContractHarness } from '../../src/conne
 import type { Connector, ConnectorEnv } from '../../src/connectors/kit/contract.js';
 import { isConnectorError, type ConnectorErrorKind } from '../../src/connectors/kit/errors.js';
 import { vdirConnectorFactory, type VdirConfig } from '../../src/connectors/vdir/vdir-connector.js';
+import { writeWorkerUsable } from '../../src/connectors/vdir/write-worker.js';
 import type { Card } from '../../src/model/card.js';
 import {
   collectPull,
@@ -465,7 +466,10 @@ describe('vdir spoke', () => {
       expect(await listFolder(dir)).toEqual([]);
     });
 
-    it('still creates exclusively where hard links are not supported (FAT, some SMB mounts)', async () => {
+    // These tests stand in for the file system by spying on this thread's `fs`, which the write
+    // worker's calls do not go through: they run in vdir-in-thread.test.ts, without the worker.
+    // The worker makes the same checks (write-worker.ts) and has tests of its own.
+    it.runIf(!writeWorkerUsable())('still creates exclusively where hard links are not supported (FAT, some SMB mounts)', async () => {
       const eperm = Object.assign(new Error('operation not permitted'), { code: 'EPERM' });
       // Synchronous calls on a fast disk, promises on a slow one (WriteFs): refuse links either way.
       const links = [
@@ -548,7 +552,7 @@ describe('vdir spoke', () => {
       expect(await snapshot(dir)).toEqual(before);
     });
 
-    it('does not overwrite a change made while the update was being written', async () => {
+    it.runIf(!writeWorkerUsable())('does not overwrite a change made while the update was being written', async () => {
       await writeVcf(dir, 'race.vcf', makeVcard({ uid: 'race', given: 'Ra', surname: 'Ce' }));
       const item = await vdir.get('race.vcf');
       const theirs = makeVcard({ uid: 'race', given: 'Ra', surname: 'Theirs' });
@@ -604,7 +608,7 @@ describe('vdir spoke', () => {
   });
 
   describe('vdir: a slow file system', () => {
-    it('goes on with asynchronous calls once synchronous ones are slow, and every write stays whole', async () => {
+    it.runIf(!writeWorkerUsable())('goes on with asynchronous calls once synchronous ones are slow, and every write stays whole', async () => {
       // Every synchronous open takes 3 ms, as a round trip to a file server would.
       const realOpenSync = fs.openSync.bind(fs);
       vi.spyOn(fs, 'openSync').mockImplementation((...args: Parameters<typeof fs.openSync>) => {

@@ -10,6 +10,9 @@ import { isErrno } from './fs-errors.js';
 import { tempFileName } from './names.js';
 import { statInWorker, statWorkerUsable, type ListedStat } from './stat-worker.js';
 
+/** What an item's etag and modification time are made of (a `BigIntStats`, or the write worker's numbers). */
+export type ItemStat = Pick<BigIntStats, 'mtimeNs' | 'size'>;
+
 /**
  * The etag of a file: modification time in nanoseconds and size (`stat` with `bigint: true`, so
  * nanoseconds are not rounded away by a double). A rename does not change a file's mtime, so the
@@ -22,11 +25,11 @@ import { statInWorker, statWorkerUsable, type ListedStat } from './stat-worker.j
  * not, because FAT/exFAT inode numbers change at every mount and would make every file look
  * changed after replugging a drive.
  */
-export function etagOf(st: BigIntStats): string {
+export function etagOf(st: ItemStat): string {
   return `${st.mtimeNs}-${st.size}`;
 }
 
-export function modifiedAtOf(st: BigIntStats): number {
+export function modifiedAtOf(st: ItemStat): number {
   return Number(st.mtimeNs / 1_000_000n);
 }
 
@@ -329,14 +332,25 @@ export class WriteFs {
   private totalMs = 0;
   private useSync = true;
 
+  /** True while calls are fast enough to be made synchronously (here or on the write worker). */
+  get fast(): boolean {
+    return this.useSync;
+  }
+
+  /** Counts synchronous calls made elsewhere (the write worker) towards the same judgement. */
+  account(ms: number, calls: number): void {
+    this.totalMs += ms;
+    this.calls += calls;
+    if (this.calls >= SYNC_SAMPLE && this.totalMs > SLOW_SYNC_MEAN_MS * this.calls) this.useSync = false;
+  }
+
   op<T>(sync: () => T, async: () => Promise<T>): T | Promise<T> {
     if (!this.useSync) return async();
     const t0 = performance.now();
     try {
       return sync();
     } finally {
-      this.totalMs += performance.now() - t0;
-      if (++this.calls >= SYNC_SAMPLE && this.totalMs > SLOW_SYNC_MEAN_MS * this.calls) this.useSync = false;
+      this.account(performance.now() - t0, 1);
     }
   }
 }

@@ -2,10 +2,9 @@
  * Lifting one `.vcf` file into a `RemoteItem`. Pure: the text and its stat come in, the item and
  * its problems go out.
  */
-import type { BigIntStats } from 'node:fs';
 import { parseVCard } from '../../model/vcard.js';
 import type { ItemProblem, RemoteItem } from '../kit/contract.js';
-import { etagOf, modifiedAtOf } from './fs-io.js';
+import { etagOf, modifiedAtOf, type ItemStat } from './fs-io.js';
 import { readMarkerStamp } from './names.js';
 
 export type LiftResult =
@@ -16,7 +15,7 @@ export type LiftResult =
 export interface LiftInput {
   id: string;
   text: string;
-  stat: BigIntStats;
+  stat: ItemStat;
   notUtf8?: boolean;
   defaultRegion: string;
   /** The marker stamped in `text`, when the caller stamped it itself (spares looking for it). */

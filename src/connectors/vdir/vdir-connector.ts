@@ -45,9 +45,11 @@ import {
   unlinkQuietly,
   writeTempFile,
   type FileRead,
+  type ItemStat,
 } from './fs-io.js';
 import { countVCards, liftVcf } from './lift.js';
-import { assertItemId, assertMarker, isItemName, markerFileName, stampMarker } from './names.js';
+import { assertItemId, assertMarker, isItemName, markerFileName, stampMarker, tempFileName } from './names.js';
+import { writeInWorker, type WriteJob, type WriteReply } from './write-worker.js';
 
 export type { VdirConfig, VdirVCardVersion } from './config.js';
 
@@ -270,14 +272,23 @@ class VdirConnector implements Connector {
     }
 
     const final = path.join(this.folder, id);
-    const tmp = await this.wrap(action, id, () => writeTempFile(this.folder, id, text, this.io));
-    try {
-      await this.publishNew(tmp.path, final, id, action);
-    } finally {
-      await unlinkQuietly(tmp.path, this.io);
+    let written: ItemStat;
+    const inWorker = await this.inWorker({ kind: 'create', tmp: path.join(this.folder, tempFileName(id)), final, text });
+    if (inWorker !== null) {
+      if (inWorker.kind === 'exists') throw alreadyExists(id);
+      if (inWorker.kind !== 'written') throw toConnectorError(failure(inWorker), { folder: this.folder, action, itemId: id });
+      written = inWorker;
+    } else {
+      const tmp = await this.wrap(action, id, () => writeTempFile(this.folder, id, text, this.io));
+      try {
+        await this.publishNew(tmp.path, final, id, action);
+      } finally {
+        await unlinkQuietly(tmp.path, this.io);
+      }
+      written = tmp.stat;
     }
     await this.wrap(action, id, () => this.dirSync.sync());
-    return { id, etag: etagOf(tmp.stat), ...this.echo(id, text, tmp, marker) };
+    return { id, etag: etagOf(written), ...this.echo(id, text, { stat: written }, marker) };
   }
 
   async update(
@@ -319,27 +330,38 @@ class VdirConnector implements Connector {
     }
 
     // Same permissions as the file replaced (a user may keep contacts 0600).
-    const tmp = await this.wrap(action, id, () => writeTempFile(this.folder, id, next, this.io, Number(current.stat.mode)));
-    try {
-      // Check again just before the rename: the text was merged into what we read, so a change
-      // since then (another tool, a person) must not be overwritten. A writer slipping in between
-      // this stat and the rename is not caught; vdirsyncer has the same window, and no lock exists
-      // that other vdir tools would honour.
-      const now = await statOrNull(final, this.io);
-      if (now === null) throw new ConnectorError('not_found', `${id} was deleted meanwhile`, { itemId: id });
-      if (etagOf(now) !== etag) throw conflict(id);
-      // Synchronous too, although replacing a file frees the old inode (≈0.2 ms on ext4): on the
-      // thread pool it contends for the folder's lock with the creates and made updates slower.
-      await this.io.op(
-        () => fs.renameSync(tmp.path, final),
-        () => fsp.rename(tmp.path, final),
-      );
-    } catch (e) {
-      await unlinkQuietly(tmp.path, this.io);
-      throw toConnectorError(e, { folder: this.folder, action, itemId: id });
+    const mode = Number(current.stat.mode);
+    let written: ItemStat;
+    const inWorker = await this.inWorker({ kind: 'replace', tmp: path.join(this.folder, tempFileName(id)), final, text: next, mode, expect: etag });
+    if (inWorker !== null) {
+      if (inWorker.kind === 'gone') throw new ConnectorError('not_found', `${id} was deleted meanwhile`, { itemId: id });
+      if (inWorker.kind === 'changed') throw conflict(id);
+      if (inWorker.kind !== 'written') throw toConnectorError(failure(inWorker), { folder: this.folder, action, itemId: id });
+      written = inWorker;
+    } else {
+      const tmp = await this.wrap(action, id, () => writeTempFile(this.folder, id, next, this.io, mode));
+      try {
+        // Check again just before the rename: the text was merged into what we read, so a change
+        // since then (another tool, a person) must not be overwritten. A writer slipping in between
+        // this stat and the rename is not caught; vdirsyncer has the same window, and no lock exists
+        // that other vdir tools would honour. (The write worker makes the same check.)
+        const now = await statOrNull(final, this.io);
+        if (now === null) throw new ConnectorError('not_found', `${id} was deleted meanwhile`, { itemId: id });
+        if (etagOf(now) !== etag) throw conflict(id);
+        // Synchronous too, although replacing a file frees the old inode (≈0.2 ms on ext4): on the
+        // thread pool it contends for the folder's lock with the creates and made updates slower.
+        await this.io.op(
+          () => fs.renameSync(tmp.path, final),
+          () => fsp.rename(tmp.path, final),
+        );
+      } catch (e) {
+        await unlinkQuietly(tmp.path, this.io);
+        throw toConnectorError(e, { folder: this.folder, action, itemId: id });
+      }
+      written = tmp.stat;
     }
     await this.wrap(action, id, () => this.dirSync.sync());
-    return { id, etag: etagOf(tmp.stat), ...this.echo(id, next, tmp) };
+    return { id, etag: etagOf(written), ...this.echo(id, next, { stat: written }) };
   }
 
   async delete(id: string, opts: { ifMatch: string | null }): Promise<void> {
@@ -369,7 +391,7 @@ class VdirConnector implements Connector {
 
   // ---------------------------------------------------------------------------------------------
 
-  private lift(id: string, read: Pick<FileRead, 'text' | 'stat'> & { notUtf8?: boolean }, marker?: string) {
+  private lift(id: string, read: { text: string; stat: ItemStat; notUtf8?: boolean }, marker?: string) {
     const { defaultRegion } = this.env;
     return liftVcf({ id, text: read.text, stat: read.stat, notUtf8: read.notUtf8 ?? false, defaultRegion, ...(marker === undefined ? {} : { marker }) });
   }
@@ -383,9 +405,21 @@ class VdirConnector implements Connector {
    * Parsing it back is about a third of a create's JavaScript time (`bench/vdir-connector.ts` under
    * `--cpu-prof`); sparing it safely needs the model to return, with the text, the card it wrote.
    */
-  private echo(id: string, text: string, written: Pick<FileRead, 'stat'>, marker?: string): { echoed?: RemoteItem } {
+  private echo(id: string, text: string, written: { stat: ItemStat }, marker?: string): { echoed?: RemoteItem } {
     const lifted = this.lift(id, { text, stat: written.stat }, marker);
     return lifted.kind === 'item' ? { echoed: lifted.item } : {};
+  }
+
+  /**
+   * A write's file calls on the write worker (write-worker.ts) while this folder's calls are fast;
+   * null when they are slow (a network file system: there they go through the thread pool, many at
+   * once) or no worker can be had, and the caller makes them on this thread.
+   */
+  private async inWorker(job: WriteJob): Promise<WriteReply | null> {
+    if (!this.io.fast) return null;
+    const reply = await writeInWorker(job);
+    if (reply !== null) this.io.account(reply.syncMs, reply.calls);
+    return reply;
   }
 
   /**
@@ -526,6 +560,10 @@ function keepUnreadable(page: PullPage, known: ReadonlyMap<string, string | null
 function unreadableMessage(name: string, e: unknown): string {
   if (e instanceof FileTooLargeError) return `${name}: ${e.message}; the file is left untouched`;
   return `${name} cannot be read (${describe(e)}); the file is left untouched`;
+}
+
+function failure(r: WriteReply): Error {
+  return r.kind === 'failed' ? r.error : new Error(`unexpected answer of the write worker: ${r.kind}`);
 }
 
 function conflict(id: string): ConnectorError {
