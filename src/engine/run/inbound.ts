@@ -413,7 +413,8 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
   const rows: LinkRow[] = [];
   for (const p of pendingLinks) {
     const version = saved.get(p.entityId)?.version ?? p.preVersion;
-    const inSync = hashFields(p.inSyncWith) === p.ob.hash;
+    // A new contact made from the item, or a link to a contact left as it was: the item's own fields.
+    const inSync = p.inSyncWith === p.ob.fields || hashFields(p.inSyncWith) === p.ob.hash;
     // Linked to a contact the item does not fully show, and the contact did not change: the push
     // window would skip it, so ask the push to send the hub's values (first link, marker adoption).
     if (!inSync && !saved.has(p.entityId) && writable(rt)) await lookAgain(ctx, db, spokeId, p.entityId);

@@ -370,9 +370,10 @@ async function send(rt: SpokeRuntime, op: Op): Promise<Outcome> {
   }
 }
 
-function baseOf(rt: SpokeRuntime, sent: Fields, r: { echoed?: RemoteItem | undefined } | null): Fields {
-  if (r?.echoed) return observe(rt, r.echoed).fields;
-  return sent;
+/** The merge base of a write: what the spoke echoed, or else what was sent; and its hash. */
+function baseOf(rt: SpokeRuntime, sent: Fields, r: { echoed?: RemoteItem | undefined } | null): { fields: Fields; hash: string } {
+  if (r?.echoed) return observe(rt, r.echoed);
+  return { fields: sent, hash: hashFields(sent) };
 }
 
 /** Outcomes of writes that went through, for `execute` to store together. */
@@ -437,8 +438,8 @@ async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Ou
         entityId: op.entity.id,
         remoteId: out.result?.id ?? '',
         etag: out.result?.etag ?? null,
-        base,
-        baseHash: hashFields(base),
+        base: base.fields,
+        baseHash: base.hash,
         baseVersion: op.entity.version,
         state: 'active',
         observedAt: ctx.clock.nowMs(),
