@@ -7,13 +7,11 @@
  * main thread) and needs the batch's stats: here the worker stats a batch while the main thread
  * looks its ids up, so the two overlap.
  *
- * One worker per process, made on first use and `unref`'d (it never keeps the process alive), shared
- * by every listing (each request carries its own id). Its code is a string (`eval`): it must run
- * the same from the TypeScript sources (tests), the compiled output and the bundled CLI, and it
- * only calls `fs.statSync`. When a worker cannot be had, `statInWorker` answers null and the
- * caller stats on its own thread as before.
+ * One worker per process (eval-worker.ts), shared by every listing; it only calls `fs.statSync`.
+ * When a worker cannot be had, `statInWorker` answers null and the caller stats on its own thread
+ * as before.
  */
-import { Worker } from 'node:worker_threads';
+import { EvalWorker } from './eval-worker.js';
 
 /** What a listing needs of one entry's stat (fs-io.ts builds the same on the main thread). */
 export interface ListedStat {
@@ -57,42 +55,11 @@ interface Answer {
   errors: [number, string | undefined, string | undefined][];
 }
 
-let worker: Worker | null = null;
-/** Set once a worker failed to start or died: the callers stat on their own thread from then on. */
-let broken = false;
-let nextId = 1;
-const waiting = new Map<number, { resolve: (a: Answer) => void; reject: (e: Error) => void }>();
-
-function theWorker(): Worker | null {
-  if (broken) return null;
-  if (worker) return worker;
-  try {
-    const w = new Worker(SOURCE, { eval: true });
-    w.unref();
-    w.on('message', (a: Answer) => {
-      const p = waiting.get(a.id);
-      waiting.delete(a.id);
-      p?.resolve(a);
-    });
-    const fail = (e: Error) => {
-      broken = true;
-      worker = null;
-      for (const p of waiting.values()) p.reject(e);
-      waiting.clear();
-    };
-    w.on('error', fail);
-    w.on('exit', (code) => fail(new Error(`the stat worker exited (code ${code})`)));
-    worker = w;
-    return w;
-  } catch {
-    broken = true;
-    return null;
-  }
-}
+const worker = new EvalWorker<Answer>(SOURCE, 'stat worker');
 
 /** False once a worker could not be started or died (and not before anyone tried). */
 export function statWorkerUsable(): boolean {
-  return !broken;
+  return worker.usable;
 }
 
 /**
@@ -100,22 +67,8 @@ export function statWorkerUsable(): boolean {
  * caller stats on its own thread then (nothing of a listing is lost, only the overlap).
  */
 export async function statInWorker(paths: readonly string[]): Promise<WorkerStat[] | null> {
-  const w = theWorker();
-  if (!w) return null;
-  const id = nextId++;
-  let a: Answer;
-  try {
-    a = await new Promise<Answer>((resolve, reject) => {
-      waiting.set(id, { resolve, reject });
-      // The worker holds no reference to the process while idle; while it answers, it must.
-      w.ref();
-      w.postMessage({ id, paths });
-    });
-  } catch {
-    return null;
-  } finally {
-    if (waiting.size === 0) worker?.unref();
-  }
+  const a = await worker.ask({ paths }).catch(() => null);
+  if (a === null) return null;
   const out = new Array<WorkerStat>(paths.length);
   for (let i = 0; i < paths.length; i++) {
     const kind = a.kinds[i];

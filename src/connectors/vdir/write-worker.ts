@@ -17,11 +17,9 @@
  * fsync goes through the thread pool (a callback), so the fsyncs of concurrent writes overlap as
  * before; the other calls are synchronous inside the worker.
  *
- * One worker per process, made on first use and `unref`'d while idle, shared by every vdir spoke
- * (like the stat worker, its code is a string run with `eval`: it must run the same from the
- * TypeScript sources, the compiled output and the bundled CLI, and it only needs `node:fs`).
+ * One worker per process (eval-worker.ts), shared by every vdir spoke; it only needs `node:fs`.
  */
-import { Worker } from 'node:worker_threads';
+import { EvalWorker } from './eval-worker.js';
 
 /** Publish a new file under `final` (never replacing one): the `client-id` create. */
 export interface CreateJob {
@@ -137,45 +135,13 @@ function run(job, reply) {
 
 type RawReply = [kind: WriteReply['kind'], a: string | undefined, b: string | undefined, syncMs: number, calls: number];
 
-let worker: Worker | null = null;
-/** Set once a worker failed to start or died: writes are made on the caller's thread from then on. */
-let broken = false;
-let nextId = 1;
-const waiting = new Map<number, { resolve: (out: RawReply[]) => void; reject: (e: Error) => void }>();
+const worker = new EvalWorker<{ id: number; out: RawReply[] }>(SOURCE, 'write worker');
 let queued: { job: WriteJob; resolve: (r: WriteReply | null) => void }[] = [];
 let flushScheduled = false;
 
-function theWorker(): Worker | null {
-  if (broken) return null;
-  if (worker) return worker;
-  try {
-    const w = new Worker(SOURCE, { eval: true });
-    w.unref();
-    w.on('message', ({ id, out }: { id: number; out: RawReply[] }) => {
-      const p = waiting.get(id);
-      waiting.delete(id);
-      if (waiting.size === 0) w.unref();
-      p?.resolve(out);
-    });
-    const fail = (e: Error) => {
-      broken = true;
-      worker = null;
-      for (const p of waiting.values()) p.reject(e);
-      waiting.clear();
-    };
-    w.on('error', fail);
-    w.on('exit', (code) => fail(new Error(`the write worker exited (code ${code})`)));
-    worker = w;
-    return w;
-  } catch {
-    broken = true;
-    return null;
-  }
-}
-
 /** False once a worker could not be started or died (and not before anyone tried). */
 export function writeWorkerUsable(): boolean {
-  return !broken;
+  return worker.usable;
 }
 
 function decode([kind, a, b, syncMs, calls]: RawReply): WriteReply {
@@ -189,19 +155,8 @@ function flush(): void {
   flushScheduled = false;
   const batch = queued;
   queued = [];
-  const w = theWorker();
-  if (!w) {
-    for (const q of batch) q.resolve(null);
-    return;
-  }
-  const id = nextId++;
-  new Promise<RawReply[]>((resolve, reject) => {
-    waiting.set(id, { resolve, reject });
-    // The worker holds no reference to the process while idle; while it works, it must.
-    w.ref();
-    w.postMessage({ id, jobs: batch.map((q) => q.job) });
-  }).then(
-    (out) => batch.forEach((q, i) => q.resolve(decode(out[i] as RawReply))),
+  worker.ask({ jobs: batch.map((q) => q.job) }).then(
+    (a) => batch.forEach((q, i) => q.resolve(a === null ? null : decode(a.out[i] as RawReply))),
     // The worker died mid-batch: whether a job's file was published is unknown. Answer with a
     // failure rather than null, so the caller does not write the same item again on its own
     // thread; the engine treats the write as uncertain and its intent finds out (a `client-id`
@@ -215,7 +170,7 @@ function flush(): void {
  * was done): the caller makes the write on its own thread then.
  */
 export function writeInWorker(job: WriteJob): Promise<WriteReply | null> {
-  if (broken) return Promise.resolve(null);
+  if (!worker.usable) return Promise.resolve(null);
   return new Promise((resolve) => {
     queued.push({ job, resolve });
     if (!flushScheduled) {
