@@ -278,6 +278,24 @@ describe('hubsync with two Google accounts and a vCard folder', () => {
     expect(accounts.find((a) => a.name === BOB)?.state).toBe('needs-sign-in');
   });
 
+  it('the interval of a Google spoke\'s full listings is set per spoke, stored, and checked', async () => {
+    await setup();
+    expect(await ok(data, 'spoke', 'set', 'Family', 'alice', '--full-listing-hours', '6')).toMatch(/listed in full every 6 h/);
+    const store = await openStore({ kind: 'sqlite', file: path.join(data, 'hubsync.db') });
+    try {
+      const rows = await store.db.selectFrom('spokes').select(['name', 'options']).execute();
+      const hours = Object.fromEntries(rows.map((r) => [r.name, (JSON.parse(r.options) as { fullListingHours: number }).fullListingHours]));
+      expect(hours).toEqual({ alice: 6, bob: 24, folder: 24 });
+    } finally {
+      await store.close();
+    }
+    for (const bad of ['0', '1.5', 'daily', '721']) {
+      const r = await hubsync(data, 'spoke', 'set', 'Family', 'alice', '--full-listing-hours', bad);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(`Invalid --full-listing-hours "${bad}"`);
+    }
+  });
+
   it('a rich vCard goes to Google and back with every field Google can store, and then stays quiet', async () => {
     await setup();
     const jpeg = Buffer.from('ffd8ffe000104a46494600010100000100010000ffd9', 'hex').toString('base64');

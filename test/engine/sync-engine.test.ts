@@ -374,6 +374,25 @@ describe.each(stores)('sync engine on $dialect', (ts) => {
     await sync();
     expect(cards(b)).toHaveLength(1);
   });
+
+  it("lists a spoke followed by a cursor in full as often as its fullListingHours option says", async () => {
+    const HOUR = 3_600_000;
+    await spoke('often', new MemoryBackend({ now: clock.now }), { allowCreate: true, fullListingHours: 2 });
+    await spoke('daily', new MemoryBackend({ now: clock.now }));
+    const listedAt = async () =>
+      Object.fromEntries((await store.db.selectFrom('spokes').select(['name', 'listed_at']).execute()).map((r) => [r.name, Number(r.listed_at)]));
+    await sync(); // a first sync lists everything
+    await sync(); // then the cursor is followed
+    const before = await listedAt();
+    clock.advance(2 * HOUR);
+    await sync();
+    const after = await listedAt();
+    expect(after.often).toBeGreaterThan(before.often ?? 0);
+    expect(after.daily).toBe(before.daily);
+    clock.advance(22 * HOUR);
+    await sync();
+    expect((await listedAt()).daily).toBeGreaterThan(before.daily ?? 0);
+  });
 });
 
 describe('the daily full listing of a spoke followed by a cursor', () => {

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { carddavAccountName, resolveCarddavSpoke } from '../../connectors/carddav/setup.js';
 import { applyM365SpokeFlags } from './account-microsoft.js';
 import type { SpokeAuth } from '../../connectors/kit/contract.js';
-import { defaultSpokeOptions, spokeOptionsSchema, writePolicy, type SpokeOptions } from '../../engine/plan/options.js';
+import { MAX_FULL_LISTING_HOURS, defaultSpokeOptions, spokeOptionsSchema, writePolicy, type SpokeOptions } from '../../engine/plan/options.js';
 import { parseCondition } from '../../engine/plan/conditions.js';
 import { addSpoke, getHub, getSpoke, removeSpoke, setSpokeOptions } from '../../store/hubs.js';
 import { CliError } from '../io.js';
@@ -19,6 +19,7 @@ interface OptionFlags {
   condition?: string[];
   clearConditions?: boolean;
   region?: string;
+  fullListingHours?: string;
 }
 
 function withOptionFlags(cmd: Command): Command {
@@ -31,7 +32,8 @@ function withOptionFlags(cmd: Command): Command {
     .option('--allow-delete', 'the hub may delete contacts in this spoke (default)')
     .option('--no-allow-delete', 'the hub never deletes contacts in this spoke')
     .option('--condition <expr>', 'only send contacts that meet EXPR, e.g. "email-domain = example.com" (repeatable)', collect)
-    .option('--region <CC>', 'country for phone numbers without a country code, e.g. FR (default US)');
+    .option('--region <CC>', 'country for phone numbers without a country code, e.g. FR (default US)')
+    .option('--full-listing-hours <n>', `spokes followed by a change feed: list everything every N hours anyway (1–${MAX_FULL_LISTING_HOURS}, default 24)`);
 }
 
 function applyOptionFlags(base: SpokeOptions, f: OptionFlags): SpokeOptions {
@@ -58,6 +60,13 @@ function applyOptionFlags(base: SpokeOptions, f: OptionFlags): SpokeOptions {
     const region = f.region.toUpperCase();
     if (!/^[A-Z]{2}$/.test(region)) throw new CliError(`Invalid --region "${f.region}": use a two-letter country code such as FR or US.`, 2);
     next.defaultRegion = region;
+  }
+  if (f.fullListingHours !== undefined) {
+    const hours = Number(f.fullListingHours);
+    if (!/^\d+$/.test(f.fullListingHours.trim()) || hours < 1 || hours > MAX_FULL_LISTING_HOURS) {
+      throw new CliError(`Invalid --full-listing-hours "${f.fullListingHours}": use a whole number of hours from 1 to ${MAX_FULL_LISTING_HOURS}.`, 2);
+    }
+    next.fullListingHours = hours;
   }
   return spokeOptionsSchema.parse(next);
 }
@@ -116,7 +125,13 @@ async function carddavSpoke(app: Parameters<Parameters<typeof withApp>[1]>[0], n
   return { username, password };
 }
 
-export function describeOptions(o: SpokeOptions, readOnly: boolean): string {
+export function describeOptions(o: SpokeOptions, readOnly: boolean, incremental = false): string {
+  // Only spokes followed by a change feed are listed in full on a schedule; the default goes unsaid.
+  const listing = incremental && o.fullListingHours !== defaultSpokeOptions().fullListingHours ? `; listed in full every ${o.fullListingHours} h` : '';
+  return describeSync(o, readOnly) + listing;
+}
+
+function describeSync(o: SpokeOptions, readOnly: boolean): string {
   if (readOnly) return 'read-only source (never written to)';
   if (o.direction === 'to-hub') return 'feeds the hub only (direction to-hub)';
   if (!o.allowCreate) return 'feeds the hub only (Allow Hub to create and sync items: off)';
@@ -197,7 +212,7 @@ export function registerSpokeCommands(program: Command, env: CliEnv): void {
         options,
         now: Date.now(),
       });
-      env.io.out(`Added spoke "${s.name}" (${factory.label}) to hub "${hub.name}": ${describeOptions(s.options, factory.capabilities.readOnly)}.`);
+      env.io.out(`Added spoke "${s.name}" (${factory.label}) to hub "${hub.name}": ${describeOptions(s.options, factory.capabilities.readOnly, factory.capabilities.incremental)}.`);
       if (!writePolicy(s.options, factory.capabilities).create && !factory.capabilities.readOnly && s.options.direction === 'two-way') {
         env.io.out(`It feeds the hub only until you allow two-way sync: hubsync spoke set "${hub.name}" "${s.name}" --allow-create`);
       }
@@ -229,7 +244,7 @@ export function registerSpokeCommands(program: Command, env: CliEnv): void {
       const factory = app.factories.get(s.type);
       const next = applyOptionFlags(s.options, flags);
       const saved = await setSpokeOptions(app.store.db, s, next);
-      env.io.out(`Spoke "${s.name}" of hub "${hub.name}": ${describeOptions(saved.options, factory?.capabilities.readOnly ?? false)}.`);
+      env.io.out(`Spoke "${s.name}" of hub "${hub.name}": ${describeOptions(saved.options, factory?.capabilities.readOnly ?? false, factory?.capabilities.incremental ?? false)}.`);
     });
   });
 

@@ -7,6 +7,9 @@ import * as z from 'zod/mini';
 import type { Capabilities } from '../../connectors/kit/contract.js';
 import { parseCondition, type Condition } from './conditions.js';
 
+/** The longest interval between two full listings that can be set: 30 days. */
+export const MAX_FULL_LISTING_HOURS = 720;
+
 export const spokeOptionsSchema = z.object({
   /**
    * "Allow Hub to create and sync items in this spoke". Off by default: until it is ticked the
@@ -23,6 +26,13 @@ export const spokeOptionsSchema = z.object({
   conditions: z._default(z.array(z.string()), []),
   /** Region for phone numbers written without a country code (ISO 3166-1 alpha-2). */
   defaultRegion: z._default(z.string().check(z.regex(/^[A-Z]{2}$/)), 'US'),
+  /**
+   * How often a spoke followed by a change cursor (Google, Microsoft 365, CardDAV with
+   * sync-collection) is listed in full anyway, in hours (design B9, engine/run/context.ts): daily
+   * by default; more often for a provider whose change feed is known to drop changes, less often to
+   * spare a large mailbox's API quota. Spokes listed in full at every run (a vdir folder) ignore it.
+   */
+  fullListingHours: z._default(z.int().check(z.minimum(1), z.maximum(MAX_FULL_LISTING_HOURS)), 24),
 });
 
 export type SpokeOptions = z.infer<typeof spokeOptionsSchema>;

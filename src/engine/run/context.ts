@@ -32,17 +32,21 @@ export interface RunContext {
   guard: PlanGuard;
   /** Says that the run is writing many rows (`BULK_ROWS` at once): the store may size its caches for it. */
   bulk?(): void;
-  /** How often a spoke followed by a cursor is listed in full anyway (default `FULL_LISTING_EVERY_MS`). */
+  /**
+   * How often every spoke followed by a cursor is listed in full anyway, overriding each spoke's
+   * `fullListingHours` option (for simulations, whose clocks run fast).
+   */
   fullListingEveryMs?: number;
 }
 
 /**
- * A spoke followed by a cursor is listed in full once a day (design B9): what its change feed never
- * reported — an item left out of a listing that claimed to be complete, an event the provider
- * dropped — is found then. Existing links match by remote id, so the full listing duplicates
- * nothing, and items it does not show pass the same verification and gates as any other deletion.
+ * A spoke followed by a cursor is listed in full once a day (design B9; the spoke option
+ * `fullListingHours`, 24 by default): what its change feed never reported — an item left out of a
+ * listing that claimed to be complete, an event the provider dropped — is found then. Existing links
+ * match by remote id, so the full listing duplicates nothing, and items it does not show pass the
+ * same verification and gates as any other deletion.
  */
-export const FULL_LISTING_EVERY_MS = 24 * 3_600_000;
+export const HOUR_MS = 3_600_000;
 
 /**
  * Whether a spoke's daily full listing is due. Each spoke waits between 90 % and 100 % of the

@@ -15,7 +15,7 @@ import { inboundGate } from '../plan/gates.js';
 import { currentFields, stateFromFields } from '../plan/hub-state.js';
 import { applyChanges, changesFromEmpty, diffFields } from '../plan/merge.js';
 import { identityKeys, matchItems, nameKeyOfFields, type MatchSubject } from '../plan/match.js';
-import { BULK_ROWS, FULL_LISTING_EVERY_MS, fullListingDue, type Db, type RunContext } from './context.js';
+import { BULK_ROWS, HOUR_MS, fullListingDue, type Db, type RunContext } from './context.js';
 import {
   entitiesByKeys,
   keyOwnerCounts,
@@ -98,8 +98,9 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
   };
 
   const startedAt = ctx.clock.nowMs();
-  // Once a day a spoke followed by a cursor is listed in full (design B9, context.ts).
-  const fullDue = fullListingDue(spoke, startedAt, ctx.fullListingEveryMs ?? FULL_LISTING_EVERY_MS);
+  // Once a day (or as the spoke's options say) a spoke followed by a cursor is listed in full
+  // (design B9, context.ts).
+  const fullDue = fullListingDue(spoke, startedAt, ctx.fullListingEveryMs ?? spoke.options.fullListingHours * HOUR_MS);
   const from = fullDue ? null : spoke.cursor;
   try {
     await consume(from);
