@@ -12,6 +12,8 @@
  *   with `already_exists` (the `client-id` idempotency). The file also carries `X-HUBSYNC-ID`.
  * - Update/delete: conditional on the etag; updates go through a temp file and an atomic `rename()`
  *   and keep every property the model does not know (`updateVCard`).
+ * - The file calls of creates and updates are made on a worker thread while the disk is fast
+ *   (write-worker.ts); the vCard is made, and its echo parsed, here.
  */
 import fs, { type Dirent } from 'node:fs';
 import fsp from 'node:fs/promises';
