@@ -281,6 +281,12 @@ describe('hubsync with two Google accounts and a vCard folder', () => {
   it('the interval of a Google spoke\'s full listings is set per spoke, stored, and checked', async () => {
     await setup();
     expect(await ok(data, 'spoke', 'set', 'Family', 'alice', '--full-listing-hours', '6')).toMatch(/listed in full every 6 h/);
+    const status = JSON.parse(await ok(data, 'status', 'Family', '--json')) as { spokes: { name: string; sync: string }[] };
+    expect(status.spokes.map((s) => [s.name, /listed in full every 6 h/.test(s.sync)])).toEqual([
+      ['alice', true],
+      ['bob', false],
+      ['folder', false],
+    ]);
     const store = await openStore({ kind: 'sqlite', file: path.join(data, 'hubsync.db') });
     try {
       const rows = await store.db.selectFrom('spokes').select(['name', 'options']).execute();

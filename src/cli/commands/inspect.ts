@@ -27,7 +27,7 @@ export function registerInspectCommands(program: Command, env: CliEnv): void {
           config: r.spoke.config,
           options: r.spoke.options,
           readOnly: r.readOnly,
-          sync: describeOptions(r.spoke.options, r.readOnly),
+          sync: describeOptions(r.spoke.options, r.readOnly, app.factories.get(r.spoke.type)?.capabilities.incremental ?? false),
           state: r.state,
           lastSyncAt: r.lastSyncAt,
           lastOkAt: r.lastOkAt,
