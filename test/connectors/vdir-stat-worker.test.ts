@@ -1,19 +1,18 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { etagOf } from '../../src/connectors/vdir/fs-io.js';
 import { statInWorker } from '../../src/connectors/vdir/stat-worker.js';
+import { makeTempVdir } from '../support/vdir.js';
 
 describe('vdir: stats on the worker thread', () => {
   let dir: string;
+  let cleanup: () => Promise<void>;
   beforeEach(async () => {
-    dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'hubsync-statworker-'));
+    ({ dir, cleanup } = await makeTempVdir('hubsync-statworker-'));
   });
-  afterEach(async () => {
-    await fsp.rm(dir, { recursive: true, force: true });
-  });
+  afterEach(() => cleanup());
 
   it('answers what a stat on this thread says: the same etag, size and kind; gone; the error with its code', async () => {
     const file = path.join(dir, 'a.vcf');

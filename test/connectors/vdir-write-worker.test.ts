@@ -4,22 +4,21 @@
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { etagOf } from '../../src/connectors/vdir/fs-io.js';
 import { writeInWorker, type WriteReply } from '../../src/connectors/vdir/write-worker.js';
+import { makeTempVdir } from '../support/vdir.js';
 
 const TEXT = 'BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ann Example\r\nEND:VCARD\r\n';
 
 describe('vdir: writes on the worker thread', () => {
   let dir: string;
+  let cleanup: () => Promise<void>;
   beforeEach(async () => {
-    dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'hubsync-writeworker-'));
+    ({ dir, cleanup } = await makeTempVdir('hubsync-writeworker-'));
   });
-  afterEach(async () => {
-    await fsp.rm(dir, { recursive: true, force: true });
-  });
+  afterEach(() => cleanup());
   const at = (name: string) => path.join(dir, name);
   const written = (r: WriteReply | null) => {
     if (r?.kind !== 'written') throw new Error(`expected a write, got ${JSON.stringify(r)}`);
