@@ -1216,6 +1216,56 @@ export function toVCard(card: Card, opts: { version: WriteVersion }): string {
   return ['BEGIN:VCARD', ...props.map((p) => stringifyProp(p, v)), 'END:VCARD', ''].join('\r\n');
 }
 
+/** A phone number whose key does not depend on the reader's default region: it has a country code. */
+const INTERNATIONAL_NUMBER = /^\+[0-9][0-9 ()./-]*$/;
+/** The characters of RFC 3986 §2 (a URI value is not text: a backslash in it would not come back). */
+const URI_TEXT = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/;
+const HOLDABLE_NAME_KINDS: ReadonlySet<string> = new Set(['title', 'given', 'given2', 'surname', 'credential']);
+const ADR_SLOT_KINDS: ReadonlySet<string> = new Set(ADR_SLOTS);
+
+function commonHolds(el: { contexts?: Contexts; pref?: number; label?: string }): boolean {
+  for (const [c, on] of Object.entries(el.contexts ?? {})) if (on !== true || CONTEXT_TO_TYPE[c] === undefined) return false;
+  if (el.pref !== undefined && !(Number.isInteger(el.pref) && el.pref >= 1 && el.pref <= 100)) return false;
+  // A label spelled like Apple's built-in wrapping would be unwrapped when read back.
+  return el.label === undefined || !APPLE_LABEL.test(el.label.trim());
+}
+
+/**
+ * Whether `toVCard(card, { version })` read back by `parseVCard` gives `card`'s fields again
+ * (`cardToFields`, with any default region), so that a writer can take the card it sent as the
+ * stored item's merge base instead of parsing its own output back (most of a first sync's writes
+ * are creates of everyday contacts; see docs/benchmarks.md for what that saves).
+ *
+ * Conservative: true only for the everyday shapes a property test (test/model/vcard.test.ts) shows
+ * to come back whole: texts, names without secondary surnames or generations, e-mails, phone
+ * numbers with a country code (a national number's key depends on the reader's region), classic
+ * addresses, links, dates, notes and categories, with contexts and features vCard has a TYPE for.
+ * Anything else (photos, online services, a context like `school`, a preference outside 1–100, an
+ * address kind vCard folds into another slot, …) answers false, and the caller parses.
+ */
+export function vcardHolds(card: Card, version: WriteVersion): boolean {
+  for (const c of card.name?.components ?? []) if (!HOLDABLE_NAME_KINDS.has(c.kind)) return false;
+  if (Object.keys(card.onlineServices ?? {}).length > 0 || Object.keys(card.media ?? {}).length > 0) return false;
+  for (const e of Object.values(card.emails ?? {})) if (!commonHolds(e)) return false;
+  for (const p of Object.values(card.phones ?? {})) {
+    if (!INTERNATIONAL_NUMBER.test(p.number.trim()) || !commonHolds(p)) return false;
+    for (const [f, on] of Object.entries(p.features ?? {})) if (on !== true || FEATURE_TO_TYPE[f] === undefined) return false;
+  }
+  for (const a of Object.values(card.addresses ?? {})) {
+    const kinds = new Set<string>();
+    for (const c of a.components ?? []) {
+      if (!ADR_SLOT_KINDS.has(c.kind) || kinds.has(c.kind)) return false;
+      kinds.add(c.kind);
+    }
+    if (a.countryCode !== undefined && !/^[A-Z]{2}$/.test(a.countryCode)) return false;
+    if (!commonHolds(a)) return false;
+  }
+  for (const l of Object.values(card.links ?? {})) if (l.kind !== undefined || !URI_TEXT.test(l.uri.trim()) || !commonHolds(l)) return false;
+  for (const a of Object.values(card.anniversaries ?? {})) if (a.kind !== 'birth' && a.kind !== 'wedding') return false;
+  // 3.0 has no slot for a secondary surname, which the name check above already refuses.
+  return version === '3.0' || version === '4.0';
+}
+
 // =============================================================================================
 // updateVCard
 

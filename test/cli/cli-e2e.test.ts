@@ -4,6 +4,10 @@
 import { mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { cardToFields } from '../../src/model/card-fields.js';
+import { stableStringify, type Fields } from '../../src/model/fields.js';
+import { parseVCard } from '../../src/model/vcard.js';
+import { openStore } from '../../src/store/open.js';
 import { makeTempVdir, makeVcard, writeVcf } from '../support/vdir.js';
 import { cardsIn, emailsOfCard, hubsync, ok, peopleIn } from './cli-helpers.js';
 
@@ -60,6 +64,42 @@ describe('hubsync CLI on vCard folders', () => {
     const none = { created: 0, updated: 0, deleted: 0 };
     expect(summary.totals).toMatchObject({ hub: none, spokes: none, conflicts: 0, held: 0 });
     expect(await snapshot([a, b, c])).toEqual(before);
+  });
+
+  it('keeps as merge base of every file it creates what that file reads back as', async () => {
+    // Real-world files (Apple, Nextcloud, Android 2.1, Outlook 2.1, photos, labels, odd types) and
+    // plain ones, synced into two empty folders of other regions and vCard versions: the hub skips
+    // parsing the files it writes when the vCard holds the contact whole (vcardHolds), and the base
+    // it keeps must then be exactly what a read of the file gives, or a later edit would be merged
+    // against the wrong base.
+    const fixtures = new URL('../fixtures/vcards/', import.meta.url);
+    for (const name of await readdir(fixtures)) await writeFile(path.join(a, name), await readFile(new URL(name, fixtures)));
+    for (let i = 0; i < 5; i++) await writeVcf(a, `p${i}.vcf`, person(i, { uid: `a${i}` }));
+    await writeVcf(a, 'national.vcf', makeVcard({ uid: 'n1', given: 'Nora', surname: 'Natl', phones: ['06 12 34 56 78'] }));
+    await ok(data, 'hub', 'create', 'Family', '--object', 'contacts');
+    await ok(data, 'spoke', 'add', 'Family', 'a', '--type', 'vdir', '--path', a, '--region', 'FR');
+    await ok(data, 'spoke', 'add', 'Family', 'b', '--type', 'vdir', '--path', b, '--allow-create', '--region', 'US');
+    await ok(data, 'spoke', 'add', 'Family', 'c', '--type', 'vdir', '--path', c, '--allow-create', '--region', 'DE', '--vcard-version', '4.0');
+    await ok(data, 'sync', 'Family');
+
+    const store = await openStore({ kind: 'sqlite', file: path.join(data, 'hubsync.db') });
+    try {
+      for (const [name, dir, region] of [['b', b, 'US'], ['c', c, 'DE']] as const) {
+        const links = await store.db
+          .selectFrom('links')
+          .innerJoin('spokes', 'spokes.id', 'links.spoke_id')
+          .select(['links.remote_id', 'links.base'])
+          .where('spokes.name', '=', name)
+          .execute();
+        expect(links.length).toBeGreaterThanOrEqual(12);
+        for (const l of links) {
+          const onDisk = cardToFields(parseVCard(await readFile(path.join(dir, l.remote_id), 'utf8')).card, { defaultRegion: region });
+          expect(stableStringify(JSON.parse(l.base) as Fields), `${name}/${l.remote_id}`).toBe(stableStringify(onDisk));
+        }
+      }
+    } finally {
+      await store.close();
+    }
   });
 
   it('merges different fields edited in two folders', async () => {

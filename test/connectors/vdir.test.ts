@@ -417,7 +417,7 @@ describe('vdir spoke', () => {
   });
 
   describe('vdir: create', () => {
-    it('writes <marker>.vcf with the UID and the marker stamp, and echoes what it wrote', async () => {
+    it('writes <marker>.vcf with the UID and the marker stamp, and echoes it only when the vCard cannot hold the card as sent', async () => {
       const res = await vdir.create(card('uid-1', 'Carla', 'Cruz', ['carla@example.com']), { marker: 'hub_Entity-1' });
       expect(res.id).toBe('hub_Entity-1.vcf');
       const text = await readVcf(dir, res.id);
@@ -425,8 +425,17 @@ describe('vdir spoke', () => {
       expect(text).toMatch(/\r?\nVERSION:3\.0\r?\n/);
       expect(text).toMatch(/\r?\nUID:uid-1\r?\n/);
       expect(text).toMatch(/\r?\nX-HUBSYNC-ID:hub_Entity-1\r?\nEND:VCARD\r?\n$/);
-      expect(res.echoed?.marker).toBe('hub_Entity-1');
-      expect(res.echoed?.card.uid).toBe('uid-1');
+      // Read back, it is the card sent (vcardHolds): the engine takes what it sent as the base.
+      expect(res.echoed).toBeUndefined();
+
+      // A national phone number's key depends on the reader's region: the file is parsed back.
+      const lossy = card('uid-2', 'Dora', 'Diaz');
+      lossy.phones = { p1: { number: '06 12 34 56 78' } };
+      const echoed = await vdir.create(lossy, { marker: 'hub_Entity-2' });
+      expect(echoed.echoed?.marker).toBe('hub_Entity-2');
+      expect(echoed.echoed?.card.uid).toBe('uid-2');
+      expect(echoed.echoed?.card.phones).toEqual({ p1: { number: '06 12 34 56 78' } });
+      await vdir.delete(echoed.id, { ifMatch: echoed.etag });
 
       const pull = await collectPull(vdir);
       expect(pull.items).toHaveLength(1);

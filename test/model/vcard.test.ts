@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import type { Card } from '../../src/model/card.js';
 import { cardToFields, fieldsToCard } from '../../src/model/card-fields.js';
 import { ALL_PATHS, isScalarPath, stableStringify, type FieldPath, type Fields } from '../../src/model/fields.js';
-import { parseVCard, parseVCards, toVCard, updateVCard } from '../../src/model/vcard.js';
+import { sampleContact, sampleVcard } from '../../src/demo/sample-contacts.js';
+import { parseVCard, parseVCards, toVCard, updateVCard, vcardHolds } from '../../src/model/vcard.js';
 import { cardArb } from './arbitraries.js';
 
 const FIXTURES = new URL('../fixtures/vcards/', import.meta.url);
@@ -436,6 +437,128 @@ describe('vCard round trips (properties)', () => {
 
   it('3.0: Fields → Card → vCard → Card → Fields is the identity but for name.surname2', () => {
     fc.assert(fc.property(cardArb({ vcardSafe: true, noSurname2: false }), fc.constantFrom('US', 'DE'), roundTrip('3.0')), { numRuns: 300 });
+  });
+});
+
+describe('vcardHolds', () => {
+  const KNOWN_CONTEXTS = ['private', 'work', 'billing', 'delivery'];
+  const KNOWN_FEATURES = ['mobile', 'voice', 'fax', 'text', 'pager', 'video', 'textphone', 'main-number'];
+  const ADR_KINDS = ['postOfficeBox', 'apartment', 'name', 'locality', 'region', 'postcode', 'country'];
+  /** Drops or mends, element by element, what `vcardHolds` refuses outright; everything else stays as generated. */
+  const stripRefused = (c: Card): Card => {
+    const common = <T extends { contexts?: Card['emails'] extends Record<string, infer E> | undefined ? E extends { contexts?: infer X } ? X : never : never; pref?: number }>(el: T): T => {
+      const out = { ...el };
+      if (out.contexts) out.contexts = Object.fromEntries(Object.entries(out.contexts).filter(([k]) => KNOWN_CONTEXTS.includes(k)));
+      if (out.pref !== undefined && !(Number.isInteger(out.pref) && out.pref >= 1 && out.pref <= 100)) delete out.pref;
+      return out;
+    };
+    const map = <T>(rec: Record<string, T> | undefined, f: (x: T) => T): Record<string, T> | undefined =>
+      rec && Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, f(v)]));
+    const out: Card = { ...c };
+    delete out.onlineServices;
+    delete out.media;
+    if (out.name?.components) out.name = { ...out.name, components: out.name.components.filter((x) => ['title', 'given', 'given2', 'surname', 'credential'].includes(x.kind)) };
+    const emails = map(out.emails, common);
+    if (emails) out.emails = emails;
+    const phones = map(out.phones, (ph) => {
+      const p = common({ ...ph, number: `+1${ph.number.replace(/[^0-9 ()./-]/g, '')}` });
+      if (p.features) p.features = Object.fromEntries(Object.entries(p.features).filter(([k]) => KNOWN_FEATURES.includes(k)));
+      return p;
+    });
+    if (phones) out.phones = phones;
+    const addresses = map(out.addresses, (a) => {
+      const seen = new Set<string>();
+      const x = common({ ...a, components: (a.components ?? []).filter((k) => ADR_KINDS.includes(k.kind) && !seen.has(k.kind) && seen.add(k.kind)) });
+      const cc = x.countryCode?.trim().toUpperCase();
+      if (cc !== undefined && /^[A-Z]{2}$/.test(cc)) x.countryCode = cc;
+      else delete x.countryCode;
+      return x;
+    });
+    if (addresses) out.addresses = addresses;
+    const links = map(out.links, (l) => {
+      const x = common({ ...l, uri: l.uri.replace(/\s/g, '') });
+      delete x.kind;
+      return x;
+    });
+    if (links) out.links = links;
+    if (out.anniversaries) out.anniversaries = Object.fromEntries(Object.entries(out.anniversaries).filter(([, a]) => a.kind === 'birth' || a.kind === 'wedding'));
+    return out;
+  };
+
+  /** What a writer that trusts `vcardHolds` takes as the merge base, against what parsing its output gives. */
+  const readBack = (f: Fields, version: '3.0' | '4.0', region: string): Fields =>
+    cardToFields(parseVCard(toVCard(fieldsToCard(f, 'uid-1'), { version })).card, { defaultRegion: region });
+
+  /** A hub contact after merges: each scalar from one side, each set element from one side. */
+  const mixed = (a: Fields, b: Fields, pick: (n: number) => boolean): Fields => {
+    const out: Fields = { s: {}, m: {} };
+    let n = 0;
+    for (const p of new Set([...Object.keys(a.s), ...Object.keys(b.s)]) as Set<keyof Fields['s']>) {
+      const v = pick(n++) ? (a.s[p] ?? b.s[p]) : (b.s[p] ?? a.s[p]);
+      if (v !== undefined) out.s[p] = v;
+    }
+    for (const p of new Set([...Object.keys(a.m), ...Object.keys(b.m)]) as Set<keyof Fields['m']>) {
+      const set: Record<string, Record<string, unknown>> = {};
+      for (const [k, attrs] of Object.entries({ ...(b.m[p] ?? {}), ...(a.m[p] ?? {}) })) {
+        const fromA = a.m[p]?.[k];
+        const fromB = b.m[p]?.[k];
+        const chosen = pick(n++) ? (fromA ?? fromB) : (fromB ?? fromA);
+        set[k] = chosen ?? attrs;
+      }
+      (out.m as Record<string, unknown>)[p] = set;
+    }
+    return out;
+  };
+
+  it('property: whatever it accepts reads back as the same fields, in any region (merged contacts too)', () => {
+    let accepted = 0;
+    // Cards near the edge of what it accepts: arbitrary ones (nasty text, odd contexts, kinds,
+    // preferences, labels, dates…) mostly stripped of what it refuses outright, so that the
+    // property is checked on many cards rather than on the few that pass by chance.
+    const nearEdge = fc.tuple(fc.oneof(cardArb({ vcardSafe: true, noSurname2: false }), cardArb({ vcardSafe: false, noSurname2: false })), fc.nat(3))
+      .map(([c, keep]) => (keep === 0 ? c : stripRefused(c)));
+    const anyCard = nearEdge;
+    fc.assert(
+      fc.property(
+        anyCard, anyCard, fc.func(fc.boolean()), fc.constantFrom('US', 'FR', 'DE', 'ZZ'), fc.constantFrom('US', 'FR', 'DE', 'ZZ'), fc.constantFrom<'3.0' | '4.0'>('3.0', '4.0'),
+        (c1, c2, pick, from, to, version) => {
+          const f = mixed(cardToFields(c1, { defaultRegion: from }), cardToFields(c2, { defaultRegion: from }), pick);
+          if (!vcardHolds(fieldsToCard(f, 'uid-1'), version)) return;
+          accepted += 1;
+          expect(stableStringify(readBack(f, version, to))).toBe(stableStringify(f));
+        },
+      ),
+      { numRuns: 3000 },
+    );
+    // Not vacuous: the property was checked on a good share of the cases.
+    expect(accepted).toBeGreaterThan(600);
+  });
+
+  it('accepts everyday contacts, which read back whole', () => {
+    let accepted = 0;
+    for (let i = 0; i < 500; i++) {
+      const f = fieldsOf(sampleVcard(sampleContact(42, i)), 'FR');
+      const card = fieldsToCard(f, 'u');
+      for (const version of ['3.0', '4.0'] as const) {
+        expect(vcardHolds(card, version), `sample contact ${i}`).toBe(true);
+        expect(stableStringify(readBack(f, version, 'US'))).toBe(stableStringify(f));
+      }
+      accepted += 1;
+    }
+    expect(accepted).toBe(500);
+  });
+
+  it.each([
+    ['a national phone number (its key depends on the region)', { phones: { p: { number: '06 12 34 56 78' } } }],
+    ['an online service', { onlineServices: { o: { user: 'ann', service: 'Skype' } } }],
+    ['a photo', { media: { m: { kind: 'photo', uri: 'https://example.com/a.jpg' } } }],
+    ['a secondary surname', { name: { components: [{ kind: 'surname2', value: 'García' }] } }],
+    ['a context vCard has no TYPE for', { emails: { e: { address: 'a@b.example', contexts: { school: true } } } }],
+    ['an address kind vCard folds into the street', { addresses: { a: { components: [{ kind: 'number', value: '12' }] } } }],
+    ['a label spelled like an Apple built-in', { emails: { e: { address: 'a@b.example', label: '_$!<Home>!$_' } } }],
+  ] as const)('refuses %s', (_what, parts) => {
+    const card = { '@type': 'Card', version: '1.0', uid: 'u', ...parts } as Card;
+    expect(vcardHolds(card, '4.0')).toBe(false);
   });
 });
 

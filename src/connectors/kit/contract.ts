@@ -102,7 +102,12 @@ export interface PullPage {
 export interface WriteResult {
   id: string;
   etag: string | null;
-  /** The item as the spoke stored it, when the spoke echoes it (preferred for the merge base). */
+  /**
+   * The item as the spoke stored it, when the spoke echoes it (preferred for the merge base).
+   * Without it the merge base is what was sent: a connector leaves it out only when the stored item
+   * reads back as exactly the card sent (the vdir spoke checks that with `vcardHolds`), or when it
+   * cannot know.
+   */
   echoed?: RemoteItem;
   /** The stored item as `RemoteItem.raw`, when the connector knows it (matching `etag`). */
   raw?: string;
