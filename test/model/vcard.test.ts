@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Card } from '../../src/model/card.js';
+import type { Card, Contexts } from '../../src/model/card.js';
 import { cardToFields, fieldsToCard } from '../../src/model/card-fields.js';
 import { ALL_PATHS, isScalarPath, stableStringify, type FieldPath, type Fields } from '../../src/model/fields.js';
 import { sampleContact, sampleVcard } from '../../src/demo/sample-contacts.js';
@@ -446,7 +446,7 @@ describe('vcardHolds', () => {
   const ADR_KINDS = ['postOfficeBox', 'apartment', 'name', 'locality', 'region', 'postcode', 'country'];
   /** Drops or mends, element by element, what `vcardHolds` refuses outright; everything else stays as generated. */
   const stripRefused = (c: Card): Card => {
-    const common = <T extends { contexts?: Card['emails'] extends Record<string, infer E> | undefined ? E extends { contexts?: infer X } ? X : never : never; pref?: number }>(el: T): T => {
+    const common = <T extends { contexts?: Contexts; pref?: number }>(el: T): T => {
       const out = { ...el };
       if (out.contexts) out.contexts = Object.fromEntries(Object.entries(out.contexts).filter(([k]) => KNOWN_CONTEXTS.includes(k)));
       if (out.pref !== undefined && !(Number.isInteger(out.pref) && out.pref >= 1 && out.pref <= 100)) delete out.pref;
@@ -517,10 +517,9 @@ describe('vcardHolds', () => {
     // property is checked on many cards rather than on the few that pass by chance.
     const nearEdge = fc.tuple(fc.oneof(cardArb({ vcardSafe: true, noSurname2: false }), cardArb({ vcardSafe: false, noSurname2: false })), fc.nat(3))
       .map(([c, keep]) => (keep === 0 ? c : stripRefused(c)));
-    const anyCard = nearEdge;
     fc.assert(
       fc.property(
-        anyCard, anyCard, fc.func(fc.boolean()), fc.constantFrom('US', 'FR', 'DE', 'ZZ'), fc.constantFrom('US', 'FR', 'DE', 'ZZ'), fc.constantFrom<'3.0' | '4.0'>('3.0', '4.0'),
+        nearEdge, nearEdge, fc.func(fc.boolean()), fc.constantFrom('US', 'FR', 'DE', 'ZZ'), fc.constantFrom('US', 'FR', 'DE', 'ZZ'), fc.constantFrom<'3.0' | '4.0'>('3.0', '4.0'),
         (c1, c2, pick, from, to, version) => {
           const f = mixed(cardToFields(c1, { defaultRegion: from }), cardToFields(c2, { defaultRegion: from }), pick);
           if (!vcardHolds(fieldsToCard(f, 'uid-1'), version)) return;
@@ -535,7 +534,6 @@ describe('vcardHolds', () => {
   });
 
   it('accepts everyday contacts, which read back whole', () => {
-    let accepted = 0;
     for (let i = 0; i < 500; i++) {
       const f = fieldsOf(sampleVcard(sampleContact(42, i)), 'FR');
       const card = fieldsToCard(f, 'u');
@@ -543,9 +541,7 @@ describe('vcardHolds', () => {
         expect(vcardHolds(card, version), `sample contact ${i}`).toBe(true);
         expect(stableStringify(readBack(f, version, 'US'))).toBe(stableStringify(f));
       }
-      accepted += 1;
     }
-    expect(accepted).toBe(500);
   });
 
   it.each([
