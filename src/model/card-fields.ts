@@ -177,7 +177,8 @@ function trueKeys(rec: Partial<Record<string, true>> | undefined): string[] {
   return out.length > 1 ? out.sort() : out;
 }
 
-function validPref(p: number | undefined): p is number {
+/** A preference JSContact (`pref`) and vCard (PREF, RFC 6350 §5.3) both carry: an integer from 1 (most preferred) to 100. */
+export function validPref(p: number | undefined): p is number {
   return p !== undefined && Number.isInteger(p) && p >= 1 && p <= 100;
 }
 

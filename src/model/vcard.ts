@@ -34,7 +34,7 @@ import type {
   Nickname, Note, OnlineService, Organization, PartialDate, Phone, Title,
 } from './card.js';
 import { ALL_PATHS, isScalarPath, stableStringify, type FieldPath, type Fields, type SetPath } from './fields.js';
-import { cardEntries, cardToFields, formatPartialDate, parsePartialDate, type CardFieldsOptions } from './card-fields.js';
+import { cardEntries, cardToFields, formatPartialDate, parsePartialDate, validPref, type CardFieldsOptions } from './card-fields.js';
 import { compareAddressKinds, emailKey, isPlausiblePhone } from './normalize.js';
 import { vcard21ToV3Lines } from './vcard21.js';
 
@@ -444,7 +444,7 @@ function prefOf(p: Prop, types: readonly string[]): number | undefined {
   const raw = paramText(p, 'pref');
   if (raw !== undefined) {
     const n = Number(raw.trim());
-    if (Number.isInteger(n) && n >= 1 && n <= 100) return n;
+    if (validPref(n)) return n;
   }
   // vCard 3.0 (RFC 2426 §3.3.1) marks the preferred value with TYPE=pref: the top preference.
   return types.includes('pref') ? 1 : undefined;
@@ -924,7 +924,7 @@ function commonProps(
   const group = label ? groups.take() : null;
   if (group !== null) params.group = group;
   const types = [...extraTypes, ...contextTypes(el.contexts)];
-  const pref = el.pref !== undefined && Number.isInteger(el.pref) && el.pref >= 1 && el.pref <= 100 ? el.pref : undefined;
+  const pref = validPref(el.pref) ? el.pref : undefined;
   if (version === '3.0' && pref === 1) types.push('pref');
   typeParam(params, types, version);
   if (pref !== undefined && !(version === '3.0' && pref === 1)) params.pref = String(pref);
@@ -1225,14 +1225,14 @@ const ADR_SLOT_KINDS: ReadonlySet<string> = new Set(ADR_SLOTS);
 
 function commonHolds(el: { contexts?: Contexts; pref?: number; label?: string }): boolean {
   for (const [c, on] of Object.entries(el.contexts ?? {})) if (on !== true || CONTEXT_TO_TYPE[c] === undefined) return false;
-  if (el.pref !== undefined && !(Number.isInteger(el.pref) && el.pref >= 1 && el.pref <= 100)) return false;
+  if (el.pref !== undefined && !validPref(el.pref)) return false;
   // A label spelled like Apple's built-in wrapping would be unwrapped when read back.
   return el.label === undefined || !APPLE_LABEL.test(el.label.trim());
 }
 
 /**
- * Whether `toVCard(card, { version })` read back by `parseVCard` gives `card`'s fields again
- * (`cardToFields`, with any default region), so that a writer can take the card it sent as the
+ * Whether `toVCard(card)`, in 3.0 and in 4.0 alike, read back by `parseVCard` gives `card`'s fields
+ * again (`cardToFields`, with any default region), so that a writer can take the card it sent as the
  * stored item's merge base instead of parsing its own output back (most of a first sync's writes
  * are creates of everyday contacts; see docs/benchmarks.md for what that saves).
  *
@@ -1243,7 +1243,7 @@ function commonHolds(el: { contexts?: Contexts; pref?: number; label?: string })
  * Anything else (photos, online services, a context like `school`, a preference outside 1–100, an
  * address kind vCard folds into another slot, …) answers false, and the caller parses.
  */
-export function vcardHolds(card: Card, version: WriteVersion): boolean {
+export function vcardHolds(card: Card): boolean {
   for (const c of card.name?.components ?? []) if (!HOLDABLE_NAME_KINDS.has(c.kind)) return false;
   if (Object.keys(card.onlineServices ?? {}).length > 0 || Object.keys(card.media ?? {}).length > 0) return false;
   for (const e of Object.values(card.emails ?? {})) if (!commonHolds(e)) return false;
@@ -1262,8 +1262,7 @@ export function vcardHolds(card: Card, version: WriteVersion): boolean {
   }
   for (const l of Object.values(card.links ?? {})) if (l.kind !== undefined || !URI_TEXT.test(l.uri.trim()) || !commonHolds(l)) return false;
   for (const a of Object.values(card.anniversaries ?? {})) if (a.kind !== 'birth' && a.kind !== 'wedding') return false;
-  // 3.0 has no slot for a secondary surname, which the name check above already refuses.
-  return version === '3.0' || version === '4.0';
+  return true;
 }
 
 // =============================================================================================

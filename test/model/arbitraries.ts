@@ -19,6 +19,11 @@ export const text = (maxLength = 10): fc.Arbitrary<string> => fc.string({ unit: 
 const someText = (maxLength = 10): fc.Arbitrary<string> => fc.string({ unit: fc.constantFrom(...NASTY), minLength: 1, maxLength });
 const uriText = fc.string({ unit: fc.constantFrom(...URI_CHARS), minLength: 1, maxLength: 12 });
 
+/** What vCard has a TYPE for (RFC 9555 §2.3.20, §2.7.6 table 3) and the classic seven ADR components. */
+export const VCARD_CONTEXTS = ['private', 'work', 'billing', 'delivery'];
+export const VCARD_PHONE_FEATURES = ['mobile', 'voice', 'fax', 'text', 'pager', 'video', 'textphone', 'main-number'];
+export const VCARD_ADR_KINDS = ['postOfficeBox', 'apartment', 'name', 'locality', 'region', 'postcode', 'country'];
+
 const id = fc.string({ unit: fc.constantFrom('a', 'b', 'c', '1', '2', '_', '-'), minLength: 1, maxLength: 4 });
 const record = <T>(value: fc.Arbitrary<T>, maxKeys = 3): fc.Arbitrary<Record<string, T>> =>
   fc.dictionary(id, value, { maxKeys });
@@ -31,7 +36,7 @@ export interface CardShape {
 }
 
 const contexts = (safe: boolean): fc.Arbitrary<Contexts> =>
-  fc.dictionary(fc.constantFrom(...(safe ? ['private', 'work', 'billing', 'delivery'] : ['private', 'work', 'school', ' x '])), fc.constant(true as const), { maxKeys: 2 });
+  fc.dictionary(fc.constantFrom(...(safe ? VCARD_CONTEXTS : ['private', 'work', 'school', ' x '])), fc.constant(true as const), { maxKeys: 2 });
 
 function common<T extends object>(base: fc.Arbitrary<T>, safe: boolean): fc.Arbitrary<T & { contexts?: Contexts; pref?: number; label?: string }> {
   return fc.tuple(base, fc.option(contexts(safe), { nil: undefined }), fc.option(fc.integer({ min: safe ? 1 : -2, max: 102 }), { nil: undefined }), fc.option(text(8), { nil: undefined }))
@@ -60,10 +65,10 @@ export function cardArb(shape: CardShape = { vcardSafe: false, noSurname2: false
     fc.tuple(someText(5), someText(5)).map(([a, b]) => ({ address: `${a}@${b}.example` })),
   ), safe));
   const phoneNumber = safe ? fc.string({ unit: fc.constantFrom(...PHONE_CHARS), maxLength: 16 }) : text(14);
-  const features = fc.dictionary(fc.constantFrom(...(safe ? ['mobile', 'voice', 'fax', 'text', 'pager', 'video', 'textphone', 'main-number'] : ['mobile', 'voice', 'odd'])), fc.constant(true as const), { maxKeys: 3 });
+  const features = fc.dictionary(fc.constantFrom(...(safe ? VCARD_PHONE_FEATURES : ['mobile', 'voice', 'odd'])), fc.constant(true as const), { maxKeys: 3 });
   const phones = record<Phone>(common(fc.record({ number: phoneNumber, features }, { requiredKeys: ['number'] }), safe));
   const adrKinds = safe
-    ? ['postOfficeBox', 'apartment', 'name', 'locality', 'region', 'postcode', 'country']
+    ? VCARD_ADR_KINDS
     : ['postOfficeBox', 'apartment', 'name', 'number', 'locality', 'region', 'postcode', 'country', 'separator', 'pref', 'weird'];
   const address = fc.record({
     components: fc.array(fc.record({ kind: fc.constantFrom(...adrKinds), value: text(10) }), { maxLength: 5 }),

@@ -292,7 +292,7 @@ class VdirConnector implements Connector {
     await this.wrap(action, id, () => this.dirSync.sync());
     // A file that reads back as exactly the card sent needs no echo: the engine then takes what it
     // sent as the merge base, and our own text is not parsed again (most creates of a first sync).
-    if (vcardHolds(card, this.config.version)) return { id, etag: etagOf(written) };
+    if (vcardHolds(card)) return { id, etag: etagOf(written) };
     return { id, etag: etagOf(written), ...this.echo(id, text, { stat: written }, marker) };
   }
 
