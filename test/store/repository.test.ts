@@ -18,6 +18,7 @@ import {
 import { ListedIds } from '../../src/engine/run/listed-ids.js';
 import { PlanGuard } from '../../src/engine/run/plan-guard.js';
 import { addSpoke, createHub, getHub, getSpoke, listHubs, removeSpoke, setSpokeOptions } from '../../src/store/hubs.js';
+import { insertRows, upsertClause } from '../../src/store/insert-rows.js';
 import { acquireLease, LeaseHeldError, releaseLease } from '../../src/store/lease.js';
 import { migrateToLatest } from '../../src/store/migrations.js';
 import { SQLITE_CACHE_KIB, type Store } from '../../src/store/open.js';
@@ -184,5 +185,45 @@ describe.each(stores)('hub store on $dialect', (ts) => {
     const big = 1_900_000_000_000 * 1024 + 1023;
     await store.db.updateTable('hubs').set({ clock: big }).where('id', '=', h.id).execute();
     expect((await getHub(store.db, h.id)).clock).toBe(big);
+  });
+
+  it('inserts rows in bulk, whatever their count, inside a transaction, and upserts with the clause', async () => {
+    const h = await createHub(store.db, { id: ids(), name: 'H', object: 'contacts', now: 1 });
+    const s = await addSpoke(store.db, { id: ids(), hubId: h.id, name: 'a', type: 'vdir', config: {}, options: defaultSpokeOptions(), now: 1 });
+    const keyRows = (n: number, tag: string) => Array.from({ length: n }, (_, i) => ({ hub_id: h.id, key: `${tag}${i}`, entity_id: `e${i}` }));
+    const entities = Array.from({ length: 137 }, (_, i) => ({
+      id: `e${i}`, hub_id: h.id, uid: `u${i}`, state: '{}', card: '{}', fields_hash: null, deleted: 0, tombstone: null, version: i + 1, created_at: 1, updated_at: 1,
+    }));
+    // 137 rows by 50: 50, 50, then 32, 4, 1.
+    await insertRows(store.db, 'entities', entities, 50);
+    await insertRows(store.db, 'entity_keys', keyRows(137, 'k'), 300);
+    await insertRows(store.db, 'entity_keys', [], 300);
+    expect(Number((await store.db.selectFrom('entities').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n)).toBe(137);
+    const keys = await store.db.selectFrom('entity_keys').select(['key', 'entity_id']).orderBy('entity_id').orderBy('key').execute();
+    expect(keys).toHaveLength(137);
+    expect(keys.find((k) => k.key === 'k136')?.entity_id).toBe('e136');
+
+    // Rolled back with the transaction it ran in.
+    await expect(
+      store.db.transaction().execute(async (tx) => {
+        await insertRows(tx, 'entity_keys', keyRows(3, 'rolled-back-'), 300);
+        throw new Error('abort');
+      }),
+    ).rejects.toThrow('abort');
+    expect(await store.db.selectFrom('entity_keys').select('key').where('key', 'like', 'rolled-back-%').execute()).toEqual([]);
+
+    const link = (entity: string, etag: string) => ({
+      spoke_id: s.id, entity_id: entity, remote_id: `${entity}.vcf`, etag, base: '{}', base_hash: 'h', base_version: 1, state: 'active', observed_at: 1, raw: null,
+    });
+    const upsert = upsertClause(['spoke_id', 'entity_id'], ['remote_id', 'etag', 'base', 'base_hash', 'base_version', 'state', 'observed_at', 'raw']);
+    await insertRows(store.db, 'links', [link('e1', 'one'), link('e2', 'one')], 200, upsert);
+    await insertRows(store.db, 'links', [link('e2', 'two'), link('e3', 'two')], 200, upsert);
+    expect(await store.db.selectFrom('links').select(['entity_id', 'etag']).orderBy('entity_id').execute()).toEqual([
+      { entity_id: 'e1', etag: 'one' },
+      { entity_id: 'e2', etag: 'two' },
+      { entity_id: 'e3', etag: 'two' },
+    ]);
+
+    await expect(insertRows(store.db, 'entity_keys', [...keyRows(1, 'x'), { hub_id: h.id, key: 'y' } as never], 300)).rejects.toThrow(/entity_keys.*row 1/);
   });
 });

@@ -3,10 +3,12 @@
  * of a contact goes through `saveEntity`, which journals it — so any change can be traced to a run
  * and a spoke, a deleted contact restored, and a run undone.
  */
+import { sql } from 'kysely';
 import type { Card } from '../../model/card.js';
 import { fieldsToCard } from '../../model/card-fields.js';
 import { hashFields, restrictFields } from '../../model/fields.js';
 import { currentFields, type HubState } from '../plan/hub-state.js';
+import { insertRows } from '../../store/insert-rows.js';
 import { identityKeys } from '../plan/match.js';
 import { chunks, jsonOf, type Db, type RunContext } from './context.js';
 
@@ -28,27 +30,33 @@ export interface EntityRow {
   deleted: boolean;
   tombstone: Tombstone | null;
   version: number;
+  /** `hashFields` of all the contact's current fields; null for rows written before it was kept. */
+  fieldsHash: string | null;
 }
 
-type Row = { id: string; uid: string | null; state: string; card: string; deleted: number; tombstone: string | null; version: number };
+type Row = { id: string; uid: string | null; state: string; card: string | null; deleted: number; tombstone: string | null; version: number; fields_hash: string | null };
 
 function fromRow(r: Row): EntityRow {
   // The card (the contact as JSContact) is only needed for labels, and for the UID of rows written
-  // before the uid column; most rows a run loads never use it, so it is parsed on first use.
+  // before the uid column. The stored card is `fieldsToCard` of the state's current fields, so it
+  // is made again from the state when used rather than read: most rows a run loads never use it,
+  // and reading the column copied a second JSON text of every contact out of the store.
   let card: Card | undefined;
-  const parsed = () => (card ??= jsonOf<Card>(r.card));
+  const state = jsonOf<HubState>(r.state);
+  const made = (): Card => (card ??= r.card !== null ? jsonOf<Card>(r.card) : fieldsToCard(currentFields(state), r.uid ?? ''));
   return {
     id: r.id,
     get uid() {
-      return r.uid ?? parsed().uid;
+      return r.uid ?? made().uid;
     },
-    state: jsonOf<HubState>(r.state),
+    state,
     get card() {
-      return parsed();
+      return made();
     },
     deleted: r.deleted === 1,
     tombstone: r.tombstone ? jsonOf<Tombstone>(r.tombstone) : null,
     version: r.version,
+    fieldsHash: r.fields_hash,
   };
 }
 
@@ -69,7 +77,13 @@ async function rowsOfHub<R extends { hub_id: string }>(hubId: string, ids: reado
 
 export async function loadEntities(db: Db, hubId: string, ids: readonly string[]): Promise<Map<string, EntityRow>> {
   const rows = await rowsOfHub(hubId, ids, (part) =>
-    db.selectFrom('entities').select(['id', 'hub_id', 'uid', 'state', 'card', 'deleted', 'tombstone', 'version']).where('id', 'in', part).execute(),
+    db
+      .selectFrom('entities')
+      .select(['id', 'hub_id', 'uid', 'state', 'deleted', 'tombstone', 'version', 'fields_hash'])
+      // Only rows written before the uid column (migration 0008) need their stored card, for it.
+      .select(sql<string | null>`case when uid is null then card end`.as('card'))
+      .where('id', 'in', part)
+      .execute(),
   );
   return new Map(rows.map((r) => [r.id, fromRow(r)]));
 }
@@ -111,6 +125,8 @@ export interface EntityWrite {
   action: JournalAction;
   /** The spoke the change came from; null for the hub itself. */
   spokeId: string | null;
+  /** `hashFields` of all of `currentFields(state)`, when the caller has it already. */
+  fieldsHash?: string;
 }
 
 /**
@@ -134,7 +150,7 @@ export async function saveEntities(ctx: RunContext, db: Db, writes: readonly Ent
       uid: w.uid,
       state: JSON.stringify(w.state),
       card: JSON.stringify(card),
-      fields_hash: hashFields(restrictFields(fields, 'all')),
+      fields_hash: w.fieldsHash ?? hashFields(restrictFields(fields, 'all')),
       deleted: w.deleted ? 1 : 0,
       tombstone: w.tombstone ? JSON.stringify(w.tombstone) : null,
       version,
@@ -171,12 +187,12 @@ export async function saveEntities(ctx: RunContext, db: Db, writes: readonly Ent
       after: row.state,
       at: now,
     });
-    saved.push({ id: w.id, uid: w.uid, state: w.state, card, deleted: w.deleted, tombstone: w.tombstone, version });
+    saved.push({ id: w.id, uid: w.uid, state: w.state, card, deleted: w.deleted, tombstone: w.tombstone, version, fieldsHash: row.fields_hash });
   }
-  for (const part of chunks(newRows, 200)) await db.insertInto('entities').values(part).execute();
+  await insertRows(db, 'entities', newRows, 200);
   for (const part of chunks(touched, 500)) await db.deleteFrom('entity_keys').where('entity_id', 'in', part).execute();
-  for (const part of chunks(keyRows, 300)) await db.insertInto('entity_keys').values(part).execute();
-  for (const part of chunks(journal, 200)) await db.insertInto('journal').values(part).execute();
+  await insertRows(db, 'entity_keys', keyRows, 300);
+  await insertRows(db, 'journal', journal, 200);
   return saved;
 }
 

@@ -387,6 +387,8 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
       before: undefined,
       action: 'create',
       spokeId,
+      // The item's own fields, all of them: its hash is the new contact's.
+      ...(rt.paths === 'all' ? { fieldsHash: ob.hash } : {}),
     });
     rt.report.inbound.created += 1;
     pendingLinks.push({ ob, entityId: id, inSyncWith: ob.fields, preVersion: -1 });

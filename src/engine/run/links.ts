@@ -3,6 +3,7 @@
  * when it was last reconciled with the hub (I2: always a state the spoke really held).
  */
 import type { Fields } from '../../model/fields.js';
+import { insertRows, upsertClause } from '../../store/insert-rows.js';
 import type { Conflict } from '../plan/merge.js';
 import type { ListedIds } from './listed-ids.js';
 import { chunks, jsonOf, type Db, type RunContext } from './context.js';
@@ -20,6 +21,8 @@ export interface LinkRow {
   observedAt: number;
   /** RemoteItem.raw at `etag` (null when the connector gives none, or the etag is not its own). */
   raw: string | null;
+  /** `JSON.stringify(base)`, when the caller made it already. */
+  baseJson?: string;
 }
 
 /**
@@ -116,6 +119,32 @@ export async function loadLinksByEntity(db: Db, spokeId: string, entityIds: read
   return out;
 }
 
+/** A link without its merge base and text: what a push decides from for most contacts. */
+export type LinkHead = Pick<LinkRow, 'remoteId' | 'etag' | 'baseHash' | 'baseVersion' | 'state'>;
+
+/**
+ * Links of one spoke for the given hub contacts, by entity id, without the base and text columns:
+ * a push finds most links in sync by their hash, and reading those columns for every linked
+ * contact of its window copied two texts per contact out of the store (three spokes × the whole hub
+ * in a first sync) to use them for the few that changed.
+ */
+export async function loadLinkHeadsByEntity(db: Db, spokeId: string, entityIds: readonly string[]): Promise<Map<string, LinkHead>> {
+  const out = new Map<string, LinkHead>();
+  for (const part of chunks([...new Set(entityIds)], 500)) {
+    if (part.length === 0) continue;
+    const rows = await db
+      .selectFrom('links')
+      .select(['entity_id', 'remote_id', 'etag', 'base_hash', 'base_version', 'state'])
+      .where('spoke_id', '=', spokeId)
+      .where('entity_id', 'in', part)
+      .execute();
+    for (const r of rows) {
+      out.set(r.entity_id, { remoteId: r.remote_id, etag: r.etag, baseHash: r.base_hash, baseVersion: r.base_version, state: r.state as 'active' | 'held' });
+    }
+  }
+  return out;
+}
+
 /** Which of the given hub contacts are linked to the spoke. */
 export async function linkedEntityIds(db: Db, spokeId: string, entityIds: readonly string[]): Promise<Set<string>> {
   const out = new Set<string>();
@@ -172,25 +201,15 @@ export async function upsertLinks(db: Db, ls: readonly LinkRow[]): Promise<void>
           part.map((l) => l.remoteId),
         )
         .execute();
-      await db
-        .insertInto('links')
-        .values(part.map(linkValues))
-        .onConflict((oc) =>
-          oc.columns(['spoke_id', 'entity_id']).doUpdateSet((eb) => ({
-            remote_id: eb.ref('excluded.remote_id'),
-            etag: eb.ref('excluded.etag'),
-            base: eb.ref('excluded.base'),
-            base_hash: eb.ref('excluded.base_hash'),
-            base_version: eb.ref('excluded.base_version'),
-            state: eb.ref('excluded.state'),
-            observed_at: eb.ref('excluded.observed_at'),
-            raw: eb.ref('excluded.raw'),
-          })),
-        )
-        .execute();
+      await insertRows(db, 'links', part.map(linkValues), 200, LINK_UPSERT);
     }
   }
 }
+
+const LINK_UPSERT = upsertClause(
+  ['spoke_id', 'entity_id'],
+  ['remote_id', 'etag', 'base', 'base_hash', 'base_version', 'state', 'observed_at', 'raw'],
+);
 
 function linkValues(l: LinkRow) {
   return {
@@ -198,7 +217,7 @@ function linkValues(l: LinkRow) {
     entity_id: l.entityId,
     remote_id: l.remoteId,
     etag: l.etag,
-    base: JSON.stringify(l.base),
+    base: l.baseJson ?? JSON.stringify(l.base),
     base_hash: l.baseHash,
     base_version: l.baseVersion,
     state: l.state,
@@ -208,7 +227,7 @@ function linkValues(l: LinkRow) {
 }
 
 export async function insertLinks(db: Db, ls: readonly LinkRow[]): Promise<void> {
-  for (const part of chunks(ls, 200)) await db.insertInto('links').values(part.map(linkValues)).execute();
+  await insertRows(db, 'links', ls.map(linkValues), 200);
 }
 
 /** Links of a spoke: all of them, or only the active ones (not waiting on a held delete). */

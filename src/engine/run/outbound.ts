@@ -14,10 +14,11 @@ import { inScope } from '../plan/conditions.js';
 import { outboundGate } from '../plan/gates.js';
 import { currentFields } from '../plan/hub-state.js';
 import { changedPaths, diffFields } from '../plan/merge.js';
+import { insertRows } from '../../store/insert-rows.js';
 import { BULK_ROWS, chunks, type Db, type RunContext } from './context.js';
-import { loadEntities, loadEntityHeads, type EntityRow } from './entities.js';
+import { loadEntities, loadEntityHeads, type EntityHead, type EntityRow } from './entities.js';
 import { applyEditsFromSpoke, observe } from './inbound.js';
-import { countLinks, deleteLink, loadLinksByEntity, recordSpokeDeletes, upsertLinks, type LinkRow } from './links.js';
+import { countLinks, deleteLink, loadLinkHeadsByEntity, loadLinksByEntity, recordSpokeDeletes, upsertLinks, type LinkRow } from './links.js';
 import { addPlanned, addProblem } from './report.js';
 import type { SpokeRuntime } from './spoke-runtime.js';
 
@@ -32,9 +33,13 @@ interface Target {
   version: number;
 }
 
+/**
+ * `fieldsHash` is `hashFields(fields)` when the hub already holds it (a spoke that takes every
+ * field is sent the contact's whole fields, whose hash is stored with it), else null.
+ */
 type Op =
-  | { kind: 'create'; entity: Target; fields: Fields }
-  | { kind: 'update'; entity: Target; fields: Fields; link: LinkRow; changed: FieldPath[] }
+  | { kind: 'create'; entity: Target; fields: Fields; fieldsHash: string | null }
+  | { kind: 'update'; entity: Target; fields: Fields; fieldsHash: string | null; link: LinkRow; changed: FieldPath[] }
   | { kind: 'delete'; entity: EntityRow; link: LinkRow };
 
 function target(entity: EntityRow): Target {
@@ -118,9 +123,10 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
     }
   };
 
-  const processIds = async (ids: string[]): Promise<void> => {
-    const heads = await loadEntityHeads(ctx.db, ctx.hubId, ids);
-    const links = await loadLinksByEntity(ctx.db, spoke.id, ids);
+  /** `known`: the contacts' heads when the caller read them already (the push window does). */
+  const processIds = async (ids: string[], known?: Map<string, EntityHead>): Promise<void> => {
+    const heads = known ?? (await loadEntityHeads(ctx.db, ctx.hubId, ids));
+    const linkHeads = await loadLinkHeadsByEntity(ctx.db, spoke.id, ids);
     const inSync: { entityId: string; version: number }[] = [];
     // Most contacts of a push window are in sync with the spoke or not for it; only the others'
     // content is read (a first sync of 100,000 contacts looks at 100,000 per spoke).
@@ -128,7 +134,7 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
     for (const id of ids) {
       const head = heads.get(id);
       if (!head) continue;
-      const link = links.get(id);
+      const link = linkHeads.get(id);
       if (head.deleted) {
         if (link && link.state === 'active' && policy.delete) toLoad.push(id);
       } else if (!link) {
@@ -144,28 +150,32 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
     // Judged again on what was loaded, not on the head: a concurrent push can delete or bring back
     // a contact between the two reads.
     const entities = await loadEntities(ctx.db, ctx.hubId, toLoad);
+    const links = await loadLinksByEntity(ctx.db, spoke.id, toLoad.filter((id) => linkHeads.has(id)));
     const ops = pending;
     for (const id of toLoad) {
       const entity = entities.get(id);
       if (!entity) continue;
       const link = links.get(id);
+      // Gone since its head was read: nothing to judge here (and not a contact to create there).
+      if (!link && linkHeads.has(id)) continue;
       if (entity.deleted) {
         if (link && link.state === 'active' && policy.delete) deletes.push({ kind: 'delete', entity, link });
         continue;
       }
       const fields = restrictFields(currentFields(entity.state), rt.paths);
+      const fieldsHash = rt.paths === 'all' ? entity.fieldsHash : null;
       if (!link) {
-        if (policy.create && !waiting.has(id) && inScope(fields, policy.conditions)) ops.push({ kind: 'create', entity: target(entity), fields });
+        if (policy.create && !waiting.has(id) && inScope(fields, policy.conditions)) ops.push({ kind: 'create', entity: target(entity), fields, fieldsHash });
         continue;
       }
       if (link.state !== 'active') continue;
-      if (hashFields(fields) === link.baseHash) {
+      if ((fieldsHash ?? hashFields(fields)) === link.baseHash) {
         if (link.baseVersion < entity.version) inSync.push({ entityId: id, version: entity.version });
         continue;
       }
       if (!policy.update || !inScope(fields, policy.conditions)) continue;
       const changed = changedPaths(diffFields(link.base, fields, rt.paths));
-      ops.push({ kind: 'update', entity: target(entity), fields, link, changed });
+      ops.push({ kind: 'update', entity: target(entity), fields, fieldsHash, link, changed });
     }
     if (inSync.length > 0) {
       await ctx.tx(async (db) => {
@@ -194,9 +204,10 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
 
   let after = spoke.pushedClock;
   for (;;) {
+    // The heads come with the window: the rows are read anyway to find the ids.
     const rows = await ctx.db
       .selectFrom('entities')
-      .select(['id', 'version'])
+      .select(['id', 'version', 'deleted', 'fields_hash'])
       .where('hub_id', '=', ctx.hubId)
       .where('version', '>', after)
       .where('version', '<=', startClock)
@@ -205,7 +216,9 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
       .execute();
     if (rows.length === 0) break;
     after = rows[rows.length - 1]?.version ?? after;
-    await processIds(rows.map((r) => r.id).filter((id) => !handled.has(id)));
+    const heads = new Map<string, EntityHead>();
+    for (const r of rows) if (!handled.has(r.id)) heads.set(r.id, { id: r.id, deleted: r.deleted === 1, version: r.version, fieldsHash: r.fields_hash });
+    await processIds([...heads.keys()], heads);
   }
   await flush(true);
 
@@ -278,24 +291,28 @@ async function execute(ctx: RunContext, rt: SpokeRuntime, ops: Op[]): Promise<vo
   if (ops.length === 0) return;
   if (ops.length >= BULK_ROWS) ctx.bulk?.();
   const intentIds = ops.map(() => ctx.ids());
+  // What each write sends, as the intent keeps it and (when the spoke echoes nothing) as its link's
+  // merge base: serialised once.
+  const sentJson = ops.map((op) => (op.kind === 'delete' ? null : JSON.stringify(op.fields)));
   await ctx.tx(async (db) => {
-    await db
-      .insertInto('intents')
-      .values(
-        ops.map((op, i) => ({
-          id: intentIds[i] as string,
-          hub_id: ctx.hubId,
-          spoke_id: rt.spoke.id,
-          entity_id: op.entity.id,
-          run_id: ctx.runId,
-          op: op.kind,
-          state: 'sent',
-          remote_id: op.kind === 'create' ? null : op.link.remoteId,
-          payload: JSON.stringify({ version: op.entity.version, fields: op.kind === 'delete' ? null : op.fields }),
-          created_at: ctx.clock.nowMs(),
-        })),
-      )
-      .execute();
+    await insertRows(
+      db,
+      'intents',
+      ops.map((op, i) => ({
+        id: intentIds[i] as string,
+        hub_id: ctx.hubId,
+        spoke_id: rt.spoke.id,
+        entity_id: op.entity.id,
+        run_id: ctx.runId,
+        op: op.kind,
+        state: 'sent',
+        remote_id: op.kind === 'create' ? null : op.link.remoteId,
+        // JSON.stringify({ version, fields }), the fields' text made once above.
+        payload: `{"version":${JSON.stringify(op.entity.version)},"fields":${sentJson[i] ?? 'null'}}`,
+        created_at: ctx.clock.nowMs(),
+      })),
+      500,
+    );
   });
 
   const outcomes = await mapLimit(ops, rt.caps.maxConcurrency ?? 1, (op) => call(ctx, rt, op));
@@ -304,7 +321,7 @@ async function execute(ctx: RunContext, rt: SpokeRuntime, ops: Op[]): Promise<vo
     ctx.tx(async (db) => {
       const done: Recorded = { links: [], unlinked: [], intents: [], gone: [] };
       for (let i = 0; i < ops.length; i++) {
-        await record(ctx, db, rt, ops[i] as Op, outcomes[i] as Outcome, intentIds[i] as string, done);
+        await record(ctx, db, rt, ops[i] as Op, outcomes[i] as Outcome, intentIds[i] as string, sentJson[i] ?? null, done);
       }
       // The writes that went through, recorded a chunk at a time (three statements per write were
       // a tenth of a first sync).
@@ -371,9 +388,9 @@ async function send(rt: SpokeRuntime, op: Op): Promise<Outcome> {
 }
 
 /** The merge base of a write: what the spoke echoed, or else what was sent; and its hash. */
-function baseOf(rt: SpokeRuntime, sent: Fields, r: { echoed?: RemoteItem | undefined } | null): { fields: Fields; hash: string } {
+function baseOf(rt: SpokeRuntime, op: Extract<Op, { fields: Fields }>, r: { echoed?: RemoteItem | undefined } | null): { fields: Fields; hash: string } {
   if (r?.echoed) return observe(rt, r.echoed);
-  return { fields: sent, hash: hashFields(sent) };
+  return { fields: op.fields, hash: op.fieldsHash ?? hashFields(op.fields) };
 }
 
 /** Outcomes of writes that went through, for `execute` to store together. */
@@ -387,7 +404,7 @@ interface Recorded {
   gone: string[];
 }
 
-async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Outcome, intentId: string, done: Recorded): Promise<void> {
+async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Outcome, intentId: string, sentJson: string | null, done: Recorded): Promise<void> {
   const report = rt.report;
   const dropIntent = () => db.deleteFrom('intents').where('id', '=', intentId).execute();
   const keepForRetry = (state: 'failed' | 'uncertain') => db.updateTable('intents').set({ state }).where('id', '=', intentId).execute();
@@ -422,7 +439,7 @@ async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Ou
         remoteId: out.adopted.id,
         etag: null,
         base: op.fields,
-        baseHash: hashFields(op.fields),
+        baseHash: op.fieldsHash ?? hashFields(op.fields),
         baseVersion: op.entity.version,
         state: 'active',
         observedAt: ctx.clock.nowMs(),
@@ -432,8 +449,9 @@ async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Ou
       await applyEditsFromSpoke(ctx, db, rt, link, out.adopted);
       report.outbound.created += 1;
     } else {
-      const base = baseOf(rt, op.fields, out.result);
+      const base = baseOf(rt, op, out.result);
       done.links.push({
+        ...(base.fields === op.fields && sentJson !== null ? { baseJson: sentJson } : {}),
         spokeId: rt.spoke.id,
         entityId: op.entity.id,
         remoteId: out.result?.id ?? '',
