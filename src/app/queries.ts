@@ -4,6 +4,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { ConnectorFactory } from '../connectors/kit/contract.js';
+import { STORED_CARD_STATE, storedCard } from '../engine/run/entities.js';
 import type { RunSummary, RunTotals } from '../engine/run/report.js';
 import type { Card } from '../model/card.js';
 import { cardSummary } from '../model/card-fields.js';
@@ -12,14 +13,32 @@ import type { Schema } from '../store/schema.js';
 
 type Db = Kysely<Schema>;
 
-export const labelOf = (cardJson: string | null | undefined): string => {
-  if (!cardJson) return '';
+/** The Card of a stored contact, or null when its row does not read (never a crash of the page). */
+function cardOrNull(r: Parameters<typeof storedCard>[0]): Card | null {
   try {
-    return cardSummary(JSON.parse(cardJson) as Card);
+    return storedCard(r);
   } catch {
-    return '';
+    return null;
   }
-};
+}
+
+/** How each of these hub contacts is shown in lists (`cardSummary`), by id; '' for one not found. */
+export async function contactLabels(db: Db, ids: readonly string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const unique = [...new Set(ids)];
+  for (let i = 0; i < unique.length; i += 500) {
+    const rows = await db
+      .selectFrom('entities')
+      .select(['id', 'uid', 'fields', STORED_CARD_STATE.as('state')])
+      .where('id', 'in', unique.slice(i, i + 500))
+      .execute();
+    for (const r of rows) {
+      const card = cardOrNull(r);
+      out.set(r.id, card ? cardSummary(card) : '');
+    }
+  }
+  return out;
+}
 
 const count = async (q: Promise<{ n: number } | undefined>): Promise<number> => Number((await q)?.n ?? 0);
 
@@ -115,19 +134,14 @@ export async function hubJournal(db: Db, hubId: string, opts: { contact?: string
   if (opts.run) q = q.where('run_id', '=', opts.run);
   const rows = await q.orderBy('id', 'desc').limit(opts.limit).execute();
   const spokes = new Map((await listSpokes(db, hubId)).map((s) => [s.id, s.name]));
-  const entityIds = [...new Set(rows.map((r) => r.entity_id))];
-  const cards = new Map<string, string>();
-  for (let i = 0; i < entityIds.length; i += 500) {
-    const part = entityIds.slice(i, i + 500);
-    for (const e of await db.selectFrom('entities').select(['id', 'card']).where('id', 'in', part).execute()) cards.set(e.id, e.card);
-  }
+  const labels = await contactLabels(db, rows.map((r) => r.entity_id));
   return rows.map((r) => ({
     id: r.id,
     at: r.at,
     run: r.run_id,
     from: r.spoke_id ? (spokes.get(r.spoke_id) ?? r.spoke_id) : 'hub',
     contact: r.entity_id,
-    label: labelOf(cards.get(r.entity_id)),
+    label: labels.get(r.entity_id) ?? '',
     action: r.action,
     before: r.before ? (JSON.parse(r.before) as unknown) : null,
     after: r.after ? (JSON.parse(r.after) as unknown) : null,
@@ -142,7 +156,7 @@ export async function hubContacts(db: Db, hubId: string, opts: { search?: string
   while (out.length < opts.limit) {
     const rows = await db
       .selectFrom('entities')
-      .select(['id', 'card'])
+      .select(['id', 'uid', 'fields', STORED_CARD_STATE.as('state')])
       .where('hub_id', '=', hubId)
       .where('deleted', '=', opts.deleted ? 1 : 0)
       .where('id', '>', after)
@@ -152,8 +166,11 @@ export async function hubContacts(db: Db, hubId: string, opts: { search?: string
     if (rows.length === 0) break;
     after = rows[rows.length - 1]?.id ?? after;
     for (const r of rows) {
-      if (needle && !r.card.toLowerCase().includes(needle)) continue;
-      out.push({ id: r.id, label: labelOf(r.card), card: JSON.parse(r.card) as Card });
+      // The search looks at the stored values (the fields' JSON), not at the Card made from them.
+      if (needle && !(r.fields ?? r.state ?? '').toLowerCase().includes(needle)) continue;
+      const card = cardOrNull(r);
+      if (!card) continue;
+      out.push({ id: r.id, label: cardSummary(card), card });
       if (out.length >= opts.limit) break;
     }
   }
@@ -169,17 +186,16 @@ export async function hubContact(db: Db, hubId: string, id: string) {
     .select(['spokes.name as spoke', 'links.remote_id', 'links.state'])
     .where('links.entity_id', '=', e.id)
     .execute();
-  return { id: e.id, deleted: e.deleted === 1, tombstone: e.tombstone ? (JSON.parse(e.tombstone) as unknown) : null, card: JSON.parse(e.card) as Card, links };
+  return { id: e.id, deleted: e.deleted === 1, tombstone: e.tombstone ? (JSON.parse(e.tombstone) as unknown) : null, card: storedCard(e), links };
 }
 
 export async function openConflicts(db: Db, hubId: string) {
   const rows = await db.selectFrom('conflicts').selectAll().where('hub_id', '=', hubId).where('status', '=', 'open').orderBy('at', 'desc').limit(200).execute();
-  const cards = new Map<string, string>();
-  for (const e of rows.length ? await db.selectFrom('entities').select(['id', 'card']).where('id', 'in', [...new Set(rows.map((r) => r.entity_id))]).execute() : []) cards.set(e.id, e.card);
+  const labels = await contactLabels(db, rows.map((r) => r.entity_id));
   return rows.map((r) => ({
     id: r.id,
     contact: r.entity_id,
-    label: labelOf(cards.get(r.entity_id)),
+    label: labels.get(r.entity_id) ?? '',
     path: r.path,
     kept: JSON.parse(r.kept) as unknown,
     lost: JSON.parse(r.lost) as unknown,
@@ -192,10 +208,6 @@ export async function openConflicts(db: Db, hubId: string) {
 export async function heldDeletes(db: Db, hubId: string) {
   const rows = await db.selectFrom('held_deletes').selectAll().where('hub_id', '=', hubId).where('status', '=', 'held').orderBy('created_at', 'desc').limit(1000).execute();
   const spokes = new Map((await listSpokes(db, hubId)).map((s) => [s.id, s.name]));
-  const cards = new Map<string, string>();
-  const ids = [...new Set(rows.map((r) => r.entity_id))];
-  for (let i = 0; i < ids.length; i += 500) {
-    for (const e of await db.selectFrom('entities').select(['id', 'card']).where('id', 'in', ids.slice(i, i + 500)).execute()) cards.set(e.id, e.card);
-  }
-  return rows.map((r) => ({ id: r.id, spoke: spokes.get(r.spoke_id) ?? r.spoke_id, contact: r.entity_id, label: labelOf(cards.get(r.entity_id)), direction: r.direction, reason: r.reason, at: r.created_at }));
+  const labels = await contactLabels(db, rows.map((r) => r.entity_id));
+  return rows.map((r) => ({ id: r.id, spoke: spokes.get(r.spoke_id) ?? r.spoke_id, contact: r.entity_id, label: labels.get(r.entity_id) ?? '', direction: r.direction, reason: r.reason, at: r.created_at }));
 }

@@ -46,16 +46,20 @@ export interface EntityTable {
   hub_id: string;
   /** JSON: HubState, the merged fields with their merge metadata. */
   state: string;
-  /** JSON: the current Card (derived from state; kept for readers). */
-  card: string;
-  /** The card's UID (null in rows written before migration 0008). */
+  /**
+   * JSON: the current fields (`currentFields(state)`), which readers and pushes use without
+   * parsing the merge metadata; null in rows written before migration 0009, whose fields come from
+   * `state`. The contact as a JSContact Card is `fieldsToCard(fields, uid)` (engine/run/entities.ts).
+   */
+  fields: string | null;
+  /** The contact's UID (backfilled by migration 0009 for rows written before 0008). */
   uid: string | null;
   /**
    * `hashFields` of the current fields, all of them (null before migration 0008): a push compares
    * it with a link's `base_hash` without parsing `state`.
    */
   fields_hash: string | null;
-  /** 1 when deleted (a tombstone that keeps the last content in `card`/`state`). */
+  /** 1 when deleted (a tombstone that keeps the last content in `state` and `fields`). */
   deleted: number;
   /** JSON: Tombstone details, when deleted. */
   tombstone: string | null;

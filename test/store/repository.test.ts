@@ -53,20 +53,36 @@ describe.each(stores)('hub store on $dialect', (ts) => {
   it('still runs a migration the store has not recorded (an older store) on the next open', async () => {
     const db = store.db as unknown as Kysely<unknown>;
     // As a store made before 0005: no links.raw, no spoke_deletes, no spokes.listed_at, no
-    // entities.uid or fields_hash, no record of them.
+    // entities.uid or fields_hash, the card stored instead of the fields, no record of them.
     await db.schema.dropTable('spoke_deletes').execute();
     await db.schema.alterTable('links').dropColumn('raw').execute();
     await db.schema.alterTable('spokes').dropColumn('listed_at').execute();
     await db.schema.alterTable('entities').dropColumn('uid').execute();
     await db.schema.alterTable('entities').dropColumn('fields_hash').execute();
-    await sql`delete from kysely_migration where name in ('0005-link-raw', '0006-spoke-deletes', '0007-spoke-listed-at', '0008-entity-heads')`.execute(db);
+    await db.schema.alterTable('entities').dropColumn('fields').execute();
+    await db.schema.alterTable('entities').addColumn('card', 'text', (c) => c.notNull().defaultTo('{}')).execute();
+    await sql`delete from kysely_migration where name in ('0005-link-raw', '0006-spoke-deletes', '0007-spoke-listed-at', '0008-entity-heads', '0009-entity-fields')`.execute(db);
+    const h = await createHub(store.db, { id: ids(), name: 'Old', object: 'contacts', now: 1 });
+    const state = JSON.stringify(stateFromFields({ s: { 'name.given': 'Ann' }, m: {} }, { at: 1, o: 's', hv: 1 }));
+    for (const [id, card] of [
+      ['e-old', JSON.stringify({ '@type': 'Card', version: '1.0', uid: 'urn:uuid:ann-from-2025' })],
+      ['e-bad', 'not json'],
+    ] as const) {
+      await sql`insert into entities (id, hub_id, state, card, deleted, tombstone, version, created_at, updated_at) values (${id}, ${h.id}, ${state}, ${card}, 0, null, 1, 1, 1)`.execute(db);
+    }
     await migrateToLatest(db);
     const names = (await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db)).rows.map((r) => r.name);
-    expect(names.slice(-4)).toEqual(['0005-link-raw', '0006-spoke-deletes', '0007-spoke-listed-at', '0008-entity-heads']);
+    expect(names.slice(-5)).toEqual(['0005-link-raw', '0006-spoke-deletes', '0007-spoke-listed-at', '0008-entity-heads', '0009-entity-fields']);
     await sql`select raw from links`.execute(db);
     await sql`select remote_id from spoke_deletes`.execute(db);
     await sql`select listed_at from spokes`.execute(db);
-    await sql`select uid, fields_hash from entities`.execute(db);
+    await sql`select uid, fields_hash, fields from entities`.execute(db);
+    // The UIDs the old rows kept in their cards survive the card column.
+    const old = await loadEntity(store.db, h.id, 'e-old');
+    expect(old?.uid).toBe('urn:uuid:ann-from-2025');
+    expect(old?.card.uid).toBe('urn:uuid:ann-from-2025');
+    expect(old?.fields.s['name.given']).toBe('Ann');
+    expect((await loadEntity(store.db, h.id, 'e-bad'))?.uid).toBe('urn:uuid:e-bad');
   });
 
   it('creates hubs with unique names and finds them by name or id', async () => {
@@ -192,7 +208,7 @@ describe.each(stores)('hub store on $dialect', (ts) => {
     const s = await addSpoke(store.db, { id: ids(), hubId: h.id, name: 'a', type: 'vdir', config: {}, options: defaultSpokeOptions(), now: 1 });
     const keyRows = (n: number, tag: string) => Array.from({ length: n }, (_, i) => ({ hub_id: h.id, key: `${tag}${i}`, entity_id: `e${i}` }));
     const entities = Array.from({ length: 137 }, (_, i) => ({
-      id: `e${i}`, hub_id: h.id, uid: `u${i}`, state: '{}', card: '{}', fields_hash: null, deleted: 0, tombstone: null, version: i + 1, created_at: 1, updated_at: 1,
+      id: `e${i}`, hub_id: h.id, uid: `u${i}`, state: '{}', fields: null, fields_hash: null, deleted: 0, tombstone: null, version: i + 1, created_at: 1, updated_at: 1,
     }));
     // 137 rows by 50: 50, 50, then 32, 4, 1.
     await insertRows(store.db, 'entities', entities, 50);

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import type { Card } from '../../model/card.js';
-import { cardSummary } from '../../model/card-fields.js';
+import { contactLabels } from '../../app/queries.js';
 import { confirmHeld, rejectHeld, resolveConflict, restoreContact, undoRun } from '../../engine/run/decisions.js';
 import { getHub, listSpokes } from '../../store/hubs.js';
 import { json, plural, table, when } from '../format.js';
@@ -39,12 +38,12 @@ export function registerDecisionCommands(program: Command, env: CliEnv): void {
         const spokes = new Map((await listSpokes(db, hub.id)).map((s) => [s.id, s.name]));
         const rows = await db
           .selectFrom('held_deletes')
-          .leftJoin('entities', 'entities.id', 'held_deletes.entity_id')
-          .select(['held_deletes.id', 'held_deletes.spoke_id', 'held_deletes.entity_id', 'held_deletes.remote_id', 'held_deletes.direction', 'held_deletes.reason', 'held_deletes.created_at', 'entities.card'])
+          .select(['held_deletes.id', 'held_deletes.spoke_id', 'held_deletes.entity_id', 'held_deletes.remote_id', 'held_deletes.direction', 'held_deletes.reason', 'held_deletes.created_at'])
           .where('held_deletes.hub_id', '=', hub.id)
           .where('held_deletes.status', '=', 'held')
           .orderBy('held_deletes.id')
           .execute();
+        const labels = await contactLabels(db, rows.map((r) => r.entity_id));
         const out = rows.map((r) => ({
           id: r.id,
           spoke: spokes.get(r.spoke_id) ?? r.spoke_id,
@@ -52,7 +51,7 @@ export function registerDecisionCommands(program: Command, env: CliEnv): void {
           reason: r.reason,
           contact: r.entity_id,
           item: r.remote_id,
-          label: r.card ? cardSummary(JSON.parse(r.card) as Card) : '',
+          label: labels.get(r.entity_id) ?? '',
           heldAt: r.created_at,
         }));
         if (opts.json) return env.io.out(json(out));
@@ -85,13 +84,14 @@ export function registerDecisionCommands(program: Command, env: CliEnv): void {
         const hub = await getHub(db, hubName);
         const names = new Map((await listSpokes(db, hub.id)).map((s) => [s.id, s.name]));
         const origin = (o: string) => names.get(o) ?? o;
-        let q = db.selectFrom('conflicts').leftJoin('entities', 'entities.id', 'conflicts.entity_id').select(['conflicts.id', 'conflicts.entity_id', 'conflicts.path', 'conflicts.kept', 'conflicts.lost', 'conflicts.kept_origin', 'conflicts.lost_origin', 'conflicts.at', 'conflicts.status', 'conflicts.run_id', 'entities.card']).where('conflicts.hub_id', '=', hub.id);
+        let q = db.selectFrom('conflicts').select(['conflicts.id', 'conflicts.entity_id', 'conflicts.path', 'conflicts.kept', 'conflicts.lost', 'conflicts.kept_origin', 'conflicts.lost_origin', 'conflicts.at', 'conflicts.status', 'conflicts.run_id']).where('conflicts.hub_id', '=', hub.id);
         if (!opts.all) q = q.where('conflicts.status', '=', 'open');
         const rows = await q.orderBy('conflicts.id').execute();
+        const labels = await contactLabels(db, rows.map((r) => r.entity_id));
         const out = rows.map((r) => ({
           id: r.id,
           contact: r.entity_id,
-          label: r.card ? cardSummary(JSON.parse(r.card) as Card) : '',
+          label: labels.get(r.entity_id) ?? '',
           field: r.path,
           kept: JSON.parse(r.kept) as unknown,
           keptFrom: origin(r.kept_origin),

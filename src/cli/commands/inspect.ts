@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { getHub, listSpokes } from '../../store/hubs.js';
 import type { Counts } from '../../engine/run/report.js';
-import { hubContact, hubContacts, hubJournal, hubRuns, hubStatus, labelOf } from '../../app/queries.js';
+import { contactLabels, hubContact, hubContacts, hubJournal, hubRuns, hubStatus } from '../../app/queries.js';
 import { json, table, when } from '../format.js';
 
 const counts = (c: Counts): string => `+${c.created} ~${c.updated} -${c.deleted}`;
@@ -133,17 +133,14 @@ export function registerInspectCommands(program: Command, env: CliEnv): void {
         const rows = await db.selectFrom('reviews').selectAll().where('hub_id', '=', hub.id).where('status', '=', 'open').orderBy('id').execute();
         const spokes = new Map((await listSpokes(db, hub.id)).map((s) => [s.id, s.name]));
         const ids = [...new Set(rows.flatMap((r) => [r.entity_id, ...(JSON.parse(r.candidates) as { entityId: string }[]).map((c) => c.entityId)]))];
-        const cards = new Map<string, string>();
-        for (let i = 0; i < ids.length; i += 500) {
-          for (const e of await db.selectFrom('entities').select(['id', 'card']).where('id', 'in', ids.slice(i, i + 500)).execute()) cards.set(e.id, e.card);
-        }
+        const labels = await contactLabels(db, ids);
         const out = rows.map((r) => ({
           id: r.id,
           spoke: spokes.get(r.spoke_id) ?? r.spoke_id,
           item: r.remote_id,
           contact: r.entity_id,
-          label: labelOf(cards.get(r.entity_id)),
-          candidates: (JSON.parse(r.candidates) as { entityId: string; score: number }[]).map((c) => ({ ...c, label: labelOf(cards.get(c.entityId)) })),
+          label: labels.get(r.entity_id) ?? '',
+          candidates: (JSON.parse(r.candidates) as { entityId: string; score: number }[]).map((c) => ({ ...c, label: labels.get(c.entityId) ?? '' })),
         }));
         if (opts.json) return env.io.out(json(out));
         if (out.length === 0) return env.io.out('No possible duplicates to review.');

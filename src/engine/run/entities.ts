@@ -6,7 +6,7 @@
 import { sql } from 'kysely';
 import type { Card } from '../../model/card.js';
 import { fieldsToCard } from '../../model/card-fields.js';
-import { hashFields, restrictFields } from '../../model/fields.js';
+import { emptyFields, hashFields, restrictFields, type Fields } from '../../model/fields.js';
 import { currentFields, type HubState } from '../plan/hub-state.js';
 import { insertRows } from '../../store/insert-rows.js';
 import { identityKeys } from '../plan/match.js';
@@ -25,8 +25,12 @@ export interface Tombstone {
 export interface EntityRow {
   id: string;
   uid: string;
-  state: HubState;
-  card: Card;
+  /** The merged state; parsed on first use (a push that creates the contact elsewhere needs only its fields). */
+  readonly state: HubState;
+  /** `currentFields(state)`, from the stored fields when the row has them. */
+  readonly fields: Fields;
+  /** The contact as a JSContact Card (labels, messages): `fieldsToCard(fields, uid)`, made on first use. */
+  readonly card: Card;
   deleted: boolean;
   tombstone: Tombstone | null;
   version: number;
@@ -34,31 +38,59 @@ export interface EntityRow {
   fieldsHash: string | null;
 }
 
-type Row = { id: string; uid: string | null; state: string; card: string | null; deleted: number; tombstone: string | null; version: number; fields_hash: string | null };
+type Row = { id: string; uid: string | null; state: string; fields: string | null; deleted: number; tombstone: string | null; version: number; fields_hash: string | null };
 
-function fromRow(r: Row): EntityRow {
-  // The card (the contact as JSContact) is only needed for labels, and for the UID of rows written
-  // before the uid column. The stored card is `fieldsToCard` of the state's current fields, so it
-  // is made again from the state when used rather than read: most rows a run loads never use it,
-  // and reading the column copied a second JSON text of every contact out of the store.
+function entityRow(
+  head: Pick<EntityRow, 'id' | 'uid' | 'deleted' | 'tombstone' | 'version' | 'fieldsHash'>,
+  makeState: () => HubState,
+  makeFields: (state: () => HubState) => Fields,
+): EntityRow {
+  let state: HubState | undefined;
+  let fields: Fields | undefined;
   let card: Card | undefined;
-  const state = jsonOf<HubState>(r.state);
-  const made = (): Card => (card ??= r.card !== null ? jsonOf<Card>(r.card) : fieldsToCard(currentFields(state), r.uid ?? ''));
+  const stateOnce = () => (state ??= makeState());
+  const fieldsOnce = () => (fields ??= makeFields(stateOnce));
   return {
-    id: r.id,
-    get uid() {
-      return r.uid ?? made().uid;
+    ...head,
+    get state() {
+      return stateOnce();
     },
-    state,
+    get fields() {
+      return fieldsOnce();
+    },
     get card() {
-      return made();
+      return (card ??= fieldsToCard(fieldsOnce(), head.uid));
     },
-    deleted: r.deleted === 1,
-    tombstone: r.tombstone ? jsonOf<Tombstone>(r.tombstone) : null,
-    version: r.version,
-    fieldsHash: r.fields_hash,
   };
 }
+
+function fromRow(r: Row): EntityRow {
+  return entityRow(
+    {
+      id: r.id,
+      // Every row has one since migration 0009 copied the older rows' from their cards.
+      uid: r.uid ?? `urn:uuid:${r.id}`,
+      deleted: r.deleted === 1,
+      tombstone: r.tombstone ? jsonOf<Tombstone>(r.tombstone) : null,
+      version: r.version,
+      fieldsHash: r.fields_hash,
+    },
+    () => jsonOf<HubState>(r.state),
+    (state) => (r.fields !== null ? jsonOf<Fields>(r.fields) : currentFields(state())),
+  );
+}
+
+/** The Card of a stored contact, for readers outside a run (labels, the web app, the CLI). */
+export function storedCard(r: { id: string; uid: string | null; fields: string | null; state: string | null }): Card {
+  const fields = r.fields !== null ? jsonOf<Fields>(r.fields) : r.state !== null ? currentFields(jsonOf<HubState>(r.state)) : emptyFields();
+  return fieldsToCard(fields, r.uid ?? `urn:uuid:${r.id}`);
+}
+
+/**
+ * The columns `storedCard` needs, for a query on `entities`: the state only for rows written
+ * before migration 0009 (without fields), the rest never read it.
+ */
+export const STORED_CARD_STATE = sql<string | null>`case when fields is null then state end`;
 
 /**
  * Rows of the hub's contacts by id, `select` run on chunks of 500 ids. By primary key alone: with
@@ -77,13 +109,7 @@ async function rowsOfHub<R extends { hub_id: string }>(hubId: string, ids: reado
 
 export async function loadEntities(db: Db, hubId: string, ids: readonly string[]): Promise<Map<string, EntityRow>> {
   const rows = await rowsOfHub(hubId, ids, (part) =>
-    db
-      .selectFrom('entities')
-      .select(['id', 'hub_id', 'uid', 'state', 'deleted', 'tombstone', 'version', 'fields_hash'])
-      // Only rows written before the uid column (migration 0008) need their stored card, for it.
-      .select(sql<string | null>`case when uid is null then card end`.as('card'))
-      .where('id', 'in', part)
-      .execute(),
+    db.selectFrom('entities').select(['id', 'hub_id', 'uid', 'state', 'fields', 'deleted', 'tombstone', 'version', 'fields_hash']).where('id', 'in', part).execute(),
   );
   return new Map(rows.map((r) => [r.id, fromRow(r)]));
 }
@@ -143,13 +169,12 @@ export async function saveEntities(ctx: RunContext, db: Db, writes: readonly Ent
   for (const w of writes) {
     const version = ctx.clock.tick();
     const fields = currentFields(w.state);
-    const card = fieldsToCard(fields, w.uid);
     const row = {
       id: w.id,
       hub_id: ctx.hubId,
       uid: w.uid,
       state: JSON.stringify(w.state),
-      card: JSON.stringify(card),
+      fields: JSON.stringify(fields),
       fields_hash: w.fieldsHash ?? hashFields(restrictFields(fields, 'all')),
       deleted: w.deleted ? 1 : 0,
       tombstone: w.tombstone ? JSON.stringify(w.tombstone) : null,
@@ -162,7 +187,7 @@ export async function saveEntities(ctx: RunContext, db: Db, writes: readonly Ent
         .set({
           uid: row.uid,
           state: row.state,
-          card: row.card,
+          fields: row.fields,
           fields_hash: row.fields_hash,
           deleted: row.deleted,
           tombstone: row.tombstone,
@@ -187,7 +212,13 @@ export async function saveEntities(ctx: RunContext, db: Db, writes: readonly Ent
       after: row.state,
       at: now,
     });
-    saved.push({ id: w.id, uid: w.uid, state: w.state, card, deleted: w.deleted, tombstone: w.tombstone, version, fieldsHash: row.fields_hash });
+    saved.push(
+      entityRow(
+        { id: w.id, uid: w.uid, deleted: w.deleted, tombstone: w.tombstone, version, fieldsHash: row.fields_hash },
+        () => w.state,
+        () => fields,
+      ),
+    );
   }
   await insertRows(db, 'entities', newRows, 200);
   for (const part of chunks(touched, 500)) await db.deleteFrom('entity_keys').where('entity_id', 'in', part).execute();

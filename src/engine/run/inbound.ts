@@ -326,7 +326,7 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
   for (const id of candidateIds) {
     const e = candidateRows.get(id);
     if (!e || e.deleted) continue;
-    candidates.push({ id, keys: holders.get(id) ?? [], name: nameKeyOfFields(currentFields(e.state)) });
+    candidates.push({ id, keys: holders.get(id) ?? [], name: nameKeyOfFields(e.fields) });
   }
   const outcome = matchItems(subjects, candidates, owners);
 

@@ -12,7 +12,6 @@ import { cardSummary, fieldsToCard } from '../../model/card-fields.js';
 import { hashFields, restrictFields, type FieldPath, type Fields } from '../../model/fields.js';
 import { inScope } from '../plan/conditions.js';
 import { outboundGate } from '../plan/gates.js';
-import { currentFields } from '../plan/hub-state.js';
 import { changedPaths, diffFields } from '../plan/merge.js';
 import { insertRows } from '../../store/insert-rows.js';
 import { BULK_ROWS, chunks, type Db, type RunContext } from './context.js';
@@ -162,7 +161,7 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
         if (link && link.state === 'active' && policy.delete) deletes.push({ kind: 'delete', entity, link });
         continue;
       }
-      const fields = restrictFields(currentFields(entity.state), rt.paths);
+      const fields = restrictFields(entity.fields, rt.paths);
       const fieldsHash = rt.paths === 'all' ? entity.fieldsHash : null;
       if (!link) {
         if (policy.create && !waiting.has(id) && inScope(fields, policy.conditions)) ops.push({ kind: 'create', entity: target(entity), fields, fieldsHash });
@@ -514,7 +513,7 @@ async function cleanGhosts(ctx: RunContext, rt: SpokeRuntime): Promise<void> {
   const entities = await loadEntities(ctx.db, ctx.hubId, rt.ghosts.map((g) => g.entityId));
   for (const g of rt.ghosts) {
     const e = entities.get(g.entityId);
-    const ours = e && !e.deleted && hashFields(restrictFields(currentFields(e.state), rt.paths)) === g.hash;
+    const ours = e && !e.deleted && hashFields(restrictFields(e.fields, rt.paths)) === g.hash;
     if (ours && rt.policy.delete && !rt.caps.readOnly) {
       try {
         await rt.conn.delete(g.item.id, { ifMatch: g.item.etag });
