@@ -136,6 +136,38 @@ describe('planner check regressions', () => {
     };
     expect(await runPlannerCase(c)).toEqual([]);
   });
+  it('an edit that sets what the hub holds already still wins over a concurrent delete, whatever the spoke order (P6)', async () => {
+    // feed (feeds the hub only) and norm hold one person, matched by e-mail; norm adds the company.
+    // Then feed's user types that same company in, while norm's user deletes the contact. feed is
+    // pulled first: its edit left the hub's values as they were, so the hub kept no trace of it,
+    // and norm's deletion went through — pulled the other way round, the edit brought it back.
+    const none = { given: null, surname: null, emails: [], phones: [], org: null, note: null, title: null };
+    const emma = { ...none, emails: [{ i: 3, v: 0 }] };
+    const c: PlannerCase = {
+      profiles: [{ kind: 'feed', readOnly: false }, { kind: 'norm' }, { kind: 'people' }],
+      data: {
+        truth: [none],
+        spokes: [
+          { copies: [{ t: 0, p: 0, sameUid: false }], extras: [{ ...none, given: 0 }, none, emma] },
+          { copies: [], extras: [{ ...emma, org: 2 }] },
+          { copies: [], extras: [] },
+          { copies: [], extras: [] },
+        ],
+      },
+      epochs: [
+        {
+          ops: [
+            { k: 'edit', spoke: 0, item: 31, edit: { op: 'set', path: 'org.name', value: 2 } },
+            { k: 'bulkDelete', spoke: 1, pct: 10 },
+            { k: 'create', spoke: 0, person: none },
+          ],
+          decision: 'confirm',
+        },
+        { ops: [{ k: 'edit', spoke: 0, item: 0, edit: { op: 'addEmail', email: 0, variant: 0 } }], decision: 'confirm' },
+      ],
+    };
+    expect(await runPlannerCase(c)).toEqual([]);
+  });
 });
 
 function seedFrom(v: string | undefined): number | undefined {

@@ -235,7 +235,11 @@ async function applyEdits(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<
       // comes back, and the other spokes get it again.
       writes.push({ ...entityWrite(entity, res.state, 'restore', rt.spoke.id), deleted: false, tombstone: null });
       rt.report.inbound.restored += 1;
-    } else if (res.changed) {
+    } else if (res.changed || changes.length > 0) {
+      // Also when the edit left every hub value as it was (it lost its conflicts, or set what the
+      // hub holds already): a person edited the contact here, so a deletion from a spoke that had
+      // not seen this edit must lose to it (§B5, decided by version in applySpokeDeletes) whichever
+      // spoke is pulled first — pulled after the deletion, this edit brings the contact back.
       writes.push(entityWrite(entity, res.state, 'update', rt.spoke.id));
       rt.report.inbound.updated += 1;
     }
