@@ -166,9 +166,12 @@ export async function hubContacts(db: Db, hubId: string, opts: { search?: string
     if (rows.length === 0) break;
     after = rows[rows.length - 1]?.id ?? after;
     for (const r of rows) {
-      // The search looks at the stored values (the fields' JSON), not at the Card made from them.
-      if (needle && !(r.fields ?? r.state ?? '').toLowerCase().includes(needle)) continue;
-      const card = cardOrNull(r);
+      // The search looks at the stored values (the fields' JSON; for a row older than migration
+      // 0009, the Card's), not at the merge state with its tags and spoke ids. The Card is made
+      // only for the contacts shown.
+      let card: Card | null | undefined;
+      if (needle && !(r.fields ?? JSON.stringify((card = cardOrNull(r)))).toLowerCase().includes(needle)) continue;
+      card = card === undefined ? cardOrNull(r) : card;
       if (!card) continue;
       out.push({ id: r.id, label: cardSummary(card), card });
       if (out.length >= opts.limit) break;

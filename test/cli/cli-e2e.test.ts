@@ -56,6 +56,19 @@ describe('hubsync CLI on vCard folders', () => {
     expect(status.spokes.map((s) => [s.contacts, s.state])).toEqual([[20, 'ok'], [20, 'ok'], [20, 'ok']]);
   });
 
+  it('lists and finds the hub\'s contacts by name, e-mail or company, in any case', async () => {
+    await threeFolders();
+    await writeVcf(a, 'acme.vcf', makeVcard({ uid: 'acme-1', given: 'Zoë', surname: 'Quint', emails: ['zq@acme.example'], extra: ['ORG:Acme Widgets'] }));
+    await ok(data, 'sync', 'Family');
+    const find = async (text: string) => (JSON.parse(await ok(data, 'contacts', 'Family', '--search', text, '--json')) as { label: string }[]).map((c) => c.label);
+    expect(await find('zoë')).toEqual([expect.stringContaining('Zoë Quint')]);
+    expect(await find('ACME WIDGETS')).toEqual([expect.stringContaining('Zoë Quint')]);
+    expect(await find('person7@example')).toEqual([expect.stringContaining('Given7 Family7')]);
+    expect(await find('nobody-has-this')).toEqual([]);
+    expect(await find('Family1')).toHaveLength(11);
+    expect(JSON.parse(await ok(data, 'contacts', 'Family', '--json'))).toHaveLength(21);
+  });
+
   it('a second sync right after writes nothing', async () => {
     await threeFolders();
     await ok(data, 'sync', 'Family');

@@ -154,9 +154,9 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
     for (const id of toLoad) {
       const entity = entities.get(id);
       if (!entity) continue;
+      // Judged on the link as read now, as the contact is (a link gone since its head was read is
+      // no link).
       const link = links.get(id);
-      // Gone since its head was read: nothing to judge here (and not a contact to create there).
-      if (!link && linkHeads.has(id)) continue;
       if (entity.deleted) {
         if (link && link.state === 'active' && policy.delete) deletes.push({ kind: 'delete', entity, link });
         continue;
