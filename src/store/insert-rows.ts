@@ -47,9 +47,9 @@ function insertText(table: string, columns: readonly string[], rows: number, num
  * Inserts `rows` (all with the same columns, those of the first row) in statements of
  * `perStatement` rows, and what is left in statements of power-of-two sizes (137 rows: 128, 8, 1),
  * so that a table has a handful of statement texts rather than one per row count: each is prepared
- * once and kept by the statement cache, where a text per remainder filled it with large statements
- * used once (and their texts held tens of MB). `onConflict` is appended verbatim to each statement
- * (an upsert clause that both dialects read the same way).
+ * once and kept by the statement cache, where a text per remainder would fill it with large
+ * statements used once. `onConflict` is appended verbatim to each statement (an upsert clause that
+ * both dialects read the same way).
  */
 export async function insertRows<T extends keyof Schema & string>(
   db: Db,

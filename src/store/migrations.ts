@@ -365,8 +365,8 @@ const entityHeads: Migration = {
 /**
  * 0009: a contact's current fields as JSON in place of its Card. The Card is `fieldsToCard` of
  * the fields, so storing both held the same content twice: making the Card and its JSON for every
- * contact written, and a push reading the whole merge state back to get the fields, were a tenth
- * of a 100,000-contact first sync. Rows written before keep `fields` null (read from `state`);
+ * contact written, and a push reading the whole merge state back to get the fields, were a few per
+ * cent of a first sync's main thread. Rows written before keep `fields` null (read from `state`);
  * their UID, until now read from the card when the uid column was null, is copied first.
  * In one transaction: Kysely runs SQLite migrations outside one, and a half-done 0009 (the card
  * gone, a UID not yet copied) would lose UIDs.
@@ -384,7 +384,8 @@ const entityFields: Migration = {
             const parsed = JSON.parse(r.card) as { uid?: unknown };
             if (typeof parsed.uid === 'string') uid = parsed.uid;
           } catch {
-            // A card that does not parse had no UID to keep; the engine gives it one when it next writes.
+            // A card that does not parse has no UID to keep: the contact gets one made from its
+            // id, as a new contact without a UID does.
           }
           await t.updateTable('entities').set({ uid: uid === '' ? `urn:uuid:${r.id}` : uid }).where('id', '=', r.id).execute();
         }
