@@ -241,7 +241,8 @@ async function applyEdits(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<
       // not seen this edit must lose to it (§B5, decided by version in applySpokeDeletes) whichever
       // spoke is pulled first — pulled after the deletion, this edit brings the contact back.
       writes.push(entityWrite(entity, res.state, 'update', rt.spoke.id));
-      rt.report.inbound.updated += 1;
+      // Counted as an update of the hub only when a value changed.
+      if (res.changed) rt.report.inbound.updated += 1;
     }
     const projected = restrictFields(currentFields(res.state), rt.paths);
     newLinks.push({ ob, entity, link, inSync: hashFields(projected) === ob.hash });
