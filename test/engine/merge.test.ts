@@ -60,6 +60,21 @@ describe('applyChanges', () => {
     expect(c.changed).toBe(false);
   });
 
+  it('an identical later write it had not seen takes the value over, so that a third concurrent edit is judged against it', () => {
+    const b = applyChanges(synced(base), [{ kind: 'set', path: 'name.given', value: 'Anne' }], { at: 2000, origin: 'B', hv: 11, seen: 10 });
+    // C had not seen B's "Anne" and typed the same, later: the value is C's write now.
+    const c = applyChanges(b.state, [{ kind: 'set', path: 'name.given', value: 'Anne' }], { at: 2500, origin: 'C', hv: 12, seen: 10 });
+    expect(c.conflicts).toEqual([]);
+    expect(c.changed).toBe(true);
+    expect(c.state.s['name.given']).toEqual({ v: 'Anne', at: 2500, o: 'C', hv: 12 });
+    // D had seen B's "Anne" (base at 11), not C's: its "Annie" is concurrent with C's and is logged.
+    const d = applyChanges(c.state, [{ kind: 'set', path: 'name.given', value: 'Annie' }], { at: 2400, origin: 'D', hv: 13, seen: 11 });
+    expect(currentFields(d.state).s['name.given']).toBe('Anne');
+    expect(d.conflicts).toEqual([{ path: 'name.given', kept: 'Anne', lost: 'Annie', keptOrigin: 'C', lostOrigin: 'D' }]);
+    // Having seen the value, or writing it earlier than the hub's, changes nothing.
+    expect(applyChanges(b.state, [{ kind: 'set', path: 'name.given', value: 'Anne' }], { at: 2500, origin: 'C', hv: 12, seen: 11 }).changed).toBe(false);
+  });
+
   it('an edit made after seeing the hub value wins whatever the clocks say', () => {
     const b = applyChanges(synced(base), [{ kind: 'set', path: 'name.given', value: 'Anne' }], { at: 9000, origin: 'B', hv: 11, seen: 10 });
     // C saw B's value (its base is at version 11) and changed it, with a clock far behind.

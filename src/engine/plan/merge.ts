@@ -119,7 +119,19 @@ export function applyChanges(input: HubState, changes: readonly Change[], meta: 
     if (ch.kind === 'set') {
       const cur: ScalarCell | undefined = st.s[ch.path];
       const curV = cur?.v ?? null;
-      if (curV === ch.value) continue;
+      if (curV === ch.value) {
+        // The spoke wrote the value the hub holds without having seen the hub's write of it (a
+        // spoke the hub does not write to, a person typing the same thing): a write of its own,
+        // concurrent with the hub's. When it is the later one it takes the cell's tag, origin and
+        // version, so that a write made elsewhere at the same time is judged against it and the
+        // loser of the two is logged (P4) — left as it was, the older write would have been seen
+        // by that spoke and lost to it without a trace.
+        if (cur && !meta.firstLink && !seen(cur) && wins(cand, cur)) {
+          st.s[ch.path] = { v: curV, at: meta.at, o: meta.origin, hv: meta.hv };
+          changed = true;
+        }
+        continue;
+      }
       const next: ScalarCell = { v: ch.value, at: meta.at, o: meta.origin, hv: meta.hv };
       if (!cur || (curV === null && seen(cur))) {
         st.s[ch.path] = next;
