@@ -201,10 +201,7 @@ export class Reference {
   recordDelete(s: SimSpoke, item: string): void {
     const entity = this.world.entityOfItem(s, item);
     this.deletes.push({ t: this.world.clock.now(), spoke: s.index, item, entity });
-    // Only what the hub had not taken from the item yet is lost with it: an edit a sync already
-    // spread to the other spokes stays a write like any other (a deletion that then loses to a
-    // concurrent edit leaves it in place).
-    for (const w of [...this.scalars, ...this.elems]) if (w.spoke === s.index && w.item === item && w.observedAt === null) w.voided = true;
+    for (const w of [...this.scalars, ...this.elems]) if (w.spoke === s.index && w.item === item) w.voided = true;
   }
 
   /** Call around every sync: notes which writes it could see and which first-link merges it made. */
