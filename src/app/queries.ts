@@ -5,6 +5,7 @@
 import type { Kysely } from 'kysely';
 import type { ConnectorFactory } from '../connectors/kit/contract.js';
 import { STORED_CARD_STATE, storedCard } from '../engine/run/entities.js';
+import { decodeState } from '../engine/run/state-json.js';
 import type { RunSummary, RunTotals } from '../engine/run/report.js';
 import type { Card } from '../model/card.js';
 import { cardSummary } from '../model/card-fields.js';
@@ -143,8 +144,9 @@ export async function hubJournal(db: Db, hubId: string, opts: { contact?: string
     contact: r.entity_id,
     label: labels.get(r.entity_id) ?? '',
     action: r.action,
-    before: r.before ? (JSON.parse(r.before) as unknown) : null,
-    after: r.after ? (JSON.parse(r.after) as unknown) : null,
+    // Every cell whole, whichever form the store holds (state-json.ts).
+    before: r.before ? decodeState(r.before) : null,
+    after: r.after ? decodeState(r.after) : null,
   }));
 }
 

@@ -12,10 +12,11 @@ import { acquireLease, releaseLease } from '../../store/lease.js';
 import type { Schema } from '../../store/schema.js';
 import { HubClock } from '../hlc.js';
 import type { IdGen } from '../ids.js';
-import { currentFields, type HubState } from '../plan/hub-state.js';
+import { currentFields, emptyState, type HubState } from '../plan/hub-state.js';
 import { applyChanges, diffFields, type Change } from '../plan/merge.js';
 import type { Db, RunContext } from './context.js';
 import { loadEntities, loadEntity, saveEntities, type EntityRow, type EntityWrite } from './entities.js';
+import { decodeState } from './state-json.js';
 import { applySpokeDeletes, lookAgain } from './inbound.js';
 import { deleteLink } from './links.js';
 import { PlanGuard } from './plan-guard.js';
@@ -234,7 +235,7 @@ export async function undoRun(deps: DecisionDeps, hubName: string, runId: string
         if (!e.deleted) writes.push(write(e, e.state, 'delete', true, ctx));
         continue;
       }
-      const before = JSON.parse(r.before ?? '{"s":{},"m":{}}') as HubState;
+      const before = r.before ? decodeState(r.before) : emptyState();
       const cur = currentFields(e.state);
       const state = personEdit(ctx, e.state, diffFields(cur, currentFields(before)));
       writes.push(write(e, state, e.deleted ? 'restore' : 'update', false, ctx));

@@ -11,6 +11,7 @@ import { currentFields, type HubState } from '../plan/hub-state.js';
 import { insertRows } from '../../store/insert-rows.js';
 import { identityKeys } from '../plan/match.js';
 import { chunks, jsonOf, type Db, type RunContext } from './context.js';
+import { decodeState, encodeState } from './state-json.js';
 
 export interface Tombstone {
   at: number;
@@ -36,12 +37,14 @@ export interface EntityRow {
   version: number;
   /** `hashFields` of all the contact's current fields; null for rows written before it was kept. */
   fieldsHash: string | null;
+  /** The state's stored text (state-json.ts), when the row was read or written by the store. */
+  readonly stateText?: string;
 }
 
 type Row = { id: string; uid: string | null; state: string; fields: string | null; deleted: number; tombstone: string | null; version: number; fields_hash: string | null };
 
 function entityRow(
-  head: Pick<EntityRow, 'id' | 'uid' | 'deleted' | 'tombstone' | 'version' | 'fieldsHash'>,
+  head: Pick<EntityRow, 'id' | 'uid' | 'deleted' | 'tombstone' | 'version' | 'fieldsHash' | 'stateText'>,
   makeState: () => HubState,
   makeFields: (state: () => HubState) => Fields,
 ): EntityRow {
@@ -74,15 +77,16 @@ function fromRow(r: Row): EntityRow {
       tombstone: r.tombstone ? jsonOf<Tombstone>(r.tombstone) : null,
       version: r.version,
       fieldsHash: r.fields_hash,
+      stateText: r.state,
     },
-    () => jsonOf<HubState>(r.state),
+    () => decodeState(r.state),
     (state) => (r.fields !== null ? jsonOf<Fields>(r.fields) : currentFields(state())),
   );
 }
 
 /** The Card of a stored contact, for readers outside a run (labels, the web app, the CLI). */
 export function storedCard(r: { id: string; uid: string | null; fields: string | null; state: string | null }): Card {
-  const fields = r.fields !== null ? jsonOf<Fields>(r.fields) : r.state !== null ? currentFields(jsonOf<HubState>(r.state)) : emptyFields();
+  const fields = r.fields !== null ? jsonOf<Fields>(r.fields) : r.state !== null ? currentFields(decodeState(r.state)) : emptyFields();
   return fieldsToCard(fields, r.uid ?? `urn:uuid:${r.id}`);
 }
 
@@ -173,7 +177,7 @@ export async function saveEntities(ctx: RunContext, db: Db, writes: readonly Ent
       id: w.id,
       hub_id: ctx.hubId,
       uid: w.uid,
-      state: JSON.stringify(w.state),
+      state: encodeState(w.state),
       fields: JSON.stringify(fields),
       fields_hash: w.fieldsHash ?? hashFields(restrictFields(fields, 'all')),
       deleted: w.deleted ? 1 : 0,
@@ -208,13 +212,14 @@ export async function saveEntities(ctx: RunContext, db: Db, writes: readonly Ent
       spoke_id: w.spokeId,
       entity_id: w.id,
       action: w.action,
-      before: w.before ? JSON.stringify(w.before.state) : null,
+      // The text read from the store, not written again: the state is never changed in place.
+      before: w.before ? (w.before.stateText ?? encodeState(w.before.state)) : null,
       after: row.state,
       at: now,
     });
     saved.push(
       entityRow(
-        { id: w.id, uid: w.uid, deleted: w.deleted, tombstone: w.tombstone, version, fieldsHash: row.fields_hash },
+        { id: w.id, uid: w.uid, deleted: w.deleted, tombstone: w.tombstone, version, fieldsHash: row.fields_hash, stateText: row.state },
         () => w.state,
         () => fields,
       ),

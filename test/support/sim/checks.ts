@@ -2,7 +2,8 @@
  * Quiescence and the state checks made there (design C2 P2/P3/P7, C3 L1–L3), plus the always-on
  * duplicate check (S1). Each check returns human-readable violations; the tests assert none.
  */
-import { currentFields, type HubState } from '../../../src/engine/plan/hub-state.js';
+import { currentFields } from '../../../src/engine/plan/hub-state.js';
+import { decodeState } from '../../../src/engine/run/state-json.js';
 import { diffFields } from '../../../src/engine/plan/merge.js';
 import { hashFields, restrictFields, stableStringify, type Fields } from '../../../src/model/fields.js';
 import { cardToFields, fieldsToCard } from '../../../src/model/card-fields.js';
@@ -72,7 +73,7 @@ interface EntityRow {
 
 /** The hub's projection of a contact into a spoke's field space. */
 export function projection(s: SimSpoke, state: string): Fields {
-  return restrictFields(currentFields(JSON.parse(state) as HubState), s.fields);
+  return restrictFields(currentFields(decodeState(state)), s.fields);
 }
 
 /**
@@ -102,7 +103,7 @@ export function checkConverged(world: SimWorld): string[] {
   const entities = new Map(world.all<EntityRow & { fields_hash: string | null }>('select id, state, deleted, fields_hash from entities').map((e) => [e.id, e]));
   for (const e of entities.values()) {
     // A push compares this stored hash with merge bases instead of hashing the contact again.
-    if (e.fields_hash !== hashFields(restrictFields(currentFields(JSON.parse(e.state) as HubState), 'all'))) out.push(`H1: the stored fields hash of contact ${e.id} is not the hash of its fields`);
+    if (e.fields_hash !== hashFields(restrictFields(currentFields(decodeState(e.state)), 'all'))) out.push(`H1: the stored fields hash of contact ${e.id} is not the hash of its fields`);
   }
   for (const s of world.spokes) {
     const links = world.linksOf(s);
@@ -189,7 +190,7 @@ export function checkFirstLinkKept(world: SimWorld, initial: readonly { spoke: S
     }
     const e = world.one<EntityRow>('select id, state, deleted from entities where id = ?', entity);
     if (!e) continue;
-    const hub = currentFields(JSON.parse(e.state) as HubState);
+    const hub = currentFields(decodeState(e.state));
     for (const [path, v] of Object.entries(fields.s)) {
       const have = (hub.s as Record<string, string | undefined>)[path];
       if (have === v) continue;

@@ -3,7 +3,8 @@
  * apart from the test so that a failing case can be replayed from a script or a regression test.
  */
 import fc from 'fast-check';
-import { currentFields, type HubState } from '../../../src/engine/plan/hub-state.js';
+import { currentFields } from '../../../src/engine/plan/hub-state.js';
+import { decodeState } from '../../../src/engine/run/state-json.js';
 import { diffFields } from '../../../src/engine/plan/merge.js';
 import type { Fields } from '../../../src/model/fields.js';
 import { checkConverged, checkFirstLinkKept, quiesce } from './checks.js';
@@ -126,7 +127,7 @@ function epochOracle(world: SimWorld, start: Snap, end: Snap, decision: 'confirm
       }
     }
     if (e.deleted === 1 || firstLinked.has(entity) || editors.length === 0) continue;
-    const hub = currentFields(JSON.parse(e.state) as HubState);
+    const hub = currentFields(decodeState(e.state));
     const scalarPaths = new Set(editors.flatMap((t) => diffFields(t.before, t.fields, t.spoke.fields).filter((c) => c.kind === 'set').map((c) => c.path)));
     for (const path of scalarPaths) {
       const writers = editors.filter((t) => (t.before.s[path as keyof Fields['s']] ?? null) !== (t.fields.s[path as keyof Fields['s']] ?? null));

@@ -21,7 +21,8 @@
 import type { Card } from '../../../src/model/card.js';
 import type { Fields, ScalarPath, SetPath } from '../../../src/model/fields.js';
 import { diffFields } from '../../../src/engine/plan/merge.js';
-import { currentFields, type HubState } from '../../../src/engine/plan/hub-state.js';
+import { currentFields } from '../../../src/engine/plan/hub-state.js';
+import { decodeState } from '../../../src/engine/run/state-json.js';
 import { applyUserEdit, mod, pathOfEdit, personCard, type PersonSpec, type UserEdit } from './domain.js';
 import { shiftEdit, type UserOp } from './gen.js';
 import { STEP_MS, type SimSpoke, type SimWorld, type SyncResult } from './world.js';
@@ -284,7 +285,7 @@ export class Reference {
       const first = ws[0] as ScalarWrite;
       const e = entities.get(first.entity);
       if (!e || e.deleted === 1) continue;
-      const final = currentFields(JSON.parse(e.state) as HubState).s[first.path] ?? null;
+      const final = currentFields(decodeState(e.state)).s[first.path] ?? null;
       const live = ws.filter((x) => !x.voided);
       const undominated = live.filter((x) => !live.some((y) => y.t > x.t && ((y.spoke === x.spoke && y.item === x.item) || y.prior === x.value)));
       // A user who typed a field back to what the hub last saw from that item changed nothing.
@@ -314,7 +315,7 @@ export class Reference {
       const first = ws[0] as ElemWrite;
       const e = entities.get(first.entity);
       if (!e || e.deleted === 1) continue;
-      const final = currentFields(JSON.parse(e.state) as HubState).m[first.path] ?? {};
+      const final = currentFields(decodeState(e.state)).m[first.path] ?? {};
       const adds = ws.filter((x) => x.kind !== 'remove' && !x.voided);
       const removes = ws.filter((x) => x.kind === 'remove');
       const needed = adds.find((a) => !removes.some((r) => r.t > a.t));
