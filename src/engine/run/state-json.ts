@@ -2,13 +2,13 @@
  * How a contact's merge state (plan/hub-state.ts) is stored: the `entities.state` column and the
  * journal's `before`/`after`.
  *
- * Written out cell by cell, most of a state is the same three numbers again: the values a contact
+ * Written out cell by cell, most of a state is the same three values again: the values a contact
  * got in one edit share its tag (`at`), origin (`o`, a 36-character spoke id) and hub version
- * (`hv`), and an element's `add` is its `at` until it is removed and added back. Written out, the
- * state of the benchmark's contacts averaged 1,234 bytes, stored twice (the contact and its
- * journal row); in this form, 546 (docs/benchmarks.md, session 12). So the stored form names the most common (at, o, hv) once, under `d`,
- * and a cell writes only what differs from it: an element omits `add` when it equals its `at`,
- * and `del` when it is null.
+ * (`hv`), and an element's `add` is its `at` until it is removed and added back. So the stored
+ * form names the most common (at, o, hv) once, under `d`, and a cell writes only what differs
+ * from it; an element omits `add` when it equals its `at`, and `del` when it is null. The
+ * benchmark's contacts (stored twice: the contact and its journal row) averaged 1,234 bytes of
+ * state written out and 546 in this form (docs/benchmarks.md, session 12).
  *
  * A state stored before this form (no `d`) has every cell whole and is read as it is, so stores
  * need no migration: a contact takes the short form the next time it is written.
