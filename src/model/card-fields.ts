@@ -43,6 +43,7 @@ import type {
   Address, AddressComponent, Anniversary, Card, Contexts, EmailAddress, Link, Media, NameComponent,
   Nickname, Note, OnlineService, Organization, PartialDate, Phone, Title,
 } from './card.js';
+import { keywordMap } from './card.js';
 import { SET_PATHS, emptyFields, type Attrs, type Fields, type ScalarPath, type SetPath } from './fields.js';
 import {
   RAW_KEY_PREFIX, addressKey, compareAddressKinds, emailKey, keywordKey, onlineKey, phoneKey, rawKey,
@@ -589,7 +590,7 @@ export function fieldsToCard(fields: Fields, uid: string): Card {
   }
   const keywords = sortedEntries(m.keywords);
   if (keywords.length > 0) {
-    card.keywords = {};
+    card.keywords = keywordMap();
     for (const [k, a] of keywords) card.keywords[str(a, 'name') ?? k] = true;
   }
   return card;

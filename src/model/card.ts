@@ -77,3 +77,12 @@ export interface Card {
   /** RFC 9553 §2.1.9 `updated` (UTCDateTime), mapped from vCard REV. */
   updated?: string;
 }
+
+/**
+ * An empty `keywords` map. Its keys are people's own words, and on a plain object
+ * `map['__proto__'] = true` sets the prototype instead of adding a key: a category of that name
+ * was dropped when a vCard was read.
+ */
+export function keywordMap(): Partial<Record<string, true>> {
+  return Object.create(null) as Partial<Record<string, true>>;
+}

@@ -202,10 +202,14 @@ export function nameKeyOfParts(p: { names: readonly (string | undefined)[]; full
   return sortedTokens(p.names.filter((x): x is string => !!x).join(' ')) ?? sortedTokens(p.full ?? '');
 }
 
-/** A keyword's identity: its folded text; null when empty. */
+/**
+ * A keyword's identity: its folded text; null when empty. The engine keys set elements by this
+ * text in plain objects, where `__proto__` cannot be a key by assignment; that one keyword gets a
+ * leading space, which no folded (trimmed) text has.
+ */
 export function keywordKey(keyword: string): string | null {
   const k = foldName(keyword);
-  return k === '' ? null : k;
+  return k === '' ? null : k === '__proto__' ? ' __proto__' : k;
 }
 
 // ---------------------------------------------------------------------------------------------

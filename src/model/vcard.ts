@@ -33,6 +33,7 @@ import type {
   Address, AddressComponent, Anniversary, Card, Contexts, EmailAddress, Link, Media, NameComponent,
   Nickname, Note, OnlineService, Organization, PartialDate, Phone, Title,
 } from './card.js';
+import { keywordMap } from './card.js';
 import { ALL_PATHS, isScalarPath, stableStringify, type FieldPath, type Fields, type SetPath } from './fields.js';
 import { cardEntries, cardToFields, formatPartialDate, parsePartialDate, validPref, type CardFieldsOptions } from './card-fields.js';
 import { compareAddressKinds, emailKey, isPlausiblePhone } from './normalize.js';
@@ -593,7 +594,7 @@ function readCard(source: Source, sc: SourceCard, opts: ParseVCardOptions): Read
 
   const parts: Parts = {
     components: [], nicknames: {}, organizations: {}, titles: {}, emails: {}, phones: {}, addresses: {},
-    links: {}, onlineServices: {}, notes: {}, media: {}, anniversaries: {}, keywords: {}, hasN: false,
+    links: {}, onlineServices: {}, notes: {}, media: {}, anniversaries: {}, keywords: keywordMap(), hasN: false,
   };
   const counters = new Map<string, number>();
   const nextId = (prefix: string): string => {

@@ -5,6 +5,7 @@ import {
   cardSummary, cardToFields, fieldsToCard, formatPartialDate, parsePartialDate,
 } from '../../src/model/card-fields.js';
 import { canonicalFields, compactFields, fieldsEqual, SCALAR_PATHS, SET_PATHS, stableStringify, type Fields } from '../../src/model/fields.js';
+import { parseVCard, toVCard } from '../../src/model/vcard.js';
 import { cardArb, text } from './arbitraries.js';
 
 const US = { defaultRegion: 'US' };
@@ -306,5 +307,20 @@ describe('canonicalFields', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('a category named __proto__', () => {
+  // On a plain object `map['__proto__'] = true` sets the prototype and adds nothing: the category
+  // was lost when the vCard was read, and again on the way back.
+  it('is read from a vCard, kept in the fields and written back', () => {
+    const { card } = parseVCard('BEGIN:VCARD\r\nVERSION:4.0\r\nUID:u1\r\nFN:Ann\r\nCATEGORIES:__proto__,Work\r\nEND:VCARD\r\n');
+    expect(Object.keys(card.keywords ?? {}).sort()).toEqual(['Work', '__proto__']);
+    const fields = cardToFields(card, US);
+    expect(Object.values(fields.m.keywords ?? {}).map((a) => a.name).sort()).toEqual(['Work', '__proto__']);
+    const back = fieldsToCard(fields, 'u1');
+    expect(Object.keys(back.keywords ?? {}).sort()).toEqual(['Work', '__proto__']);
+    expect(toVCard(back, { version: '4.0' })).toMatch(/^CATEGORIES:(__proto__,Work|Work,__proto__)\r$/m);
+    expect(fieldsEqual(cardToFields(back, US), fields)).toBe(true);
   });
 });

@@ -23,6 +23,7 @@
  */
 import type { people_v1 } from '@googleapis/people';
 import type { Address, Anniversary, Card, Contexts, EmailAddress, Link, NameComponent, Phone, PartialDate } from '../../model/card.js';
+import { keywordMap } from '../../model/card.js';
 import { parsePartialDate } from '../../model/card-fields.js';
 import type { FieldPath } from '../../model/fields.js';
 
@@ -249,7 +250,7 @@ export function personToCard(p: Person, opts: { uidPrefix: string; groupName: (i
     if (uri) links[`u${i + 1}`] = { uri, ...fromType(u.type, false), ...primary(u.metadata) } as Link;
   });
   if (Object.keys(links).length > 0) card.links = links;
-  const keywords: Record<string, true> = {};
+  const keywords = keywordMap();
   for (const id of userGroupIds(p)) {
     const name = opts.groupName(id);
     if (name) keywords[name] = true;
