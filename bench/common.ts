@@ -129,6 +129,11 @@ export interface PhaseMeasurement {
   wallMs: number;
   cpuUserMs: number;
   cpuSysMs: number;
+  /**
+   * The part of that CPU time spent by the main thread (user + sys), where Linux's /proc says it.
+   * The rest is the vdir spoke's worker threads, libuv's thread pool (fsyncs) and V8's helpers.
+   */
+  mainThreadCpuMs?: number;
   /** process.resourceUsage().maxRSS of the child: the whole process, Node itself included. */
   maxRssMB: number;
   /** RSS just before the store was opened (Node + the loaded modules). */

@@ -427,6 +427,15 @@ export function resultsBlock(results: BenchResults): string {
         `${mb(big.disk.hubMB)} MB on disk (folders: ${mb(big.disk.foldersMB)} MB). GC during the sync: ${int(big.initial.m.gcCount)} collections, ${sec(big.initial.m.gcMs)} s.`,
       '',
     );
+    const m = big.initial.m;
+    if (m.mainThreadCpuMs !== undefined) {
+      parts.push(
+        `CPU by thread: the main thread (the engine, SQLite, parsing and writing vCards) ${sec(m.mainThreadCpuMs)} s, ` +
+          `${Math.round((100 * m.mainThreadCpuMs) / m.wallMs)} % of the wall time; the other threads (the vdir spoke's ` +
+          `workers, libuv's thread pool with the fsyncs, V8's GC helpers) ${sec(m.cpuUserMs + m.cpuSysMs - m.mainThreadCpuMs)} s.`,
+        '',
+      );
+    }
   }
   if (results.failures.length > 0) parts.push('#### Failed checks', '', ...results.failures.map((f) => `- ${f}`), '');
   return parts.join('\n');

@@ -304,7 +304,8 @@ async function benchSize(n: number, o: Options, failures: string[], profileDir: 
       const bad = rec.checks.filter((c) => !c.ok);
       for (const c of bad) failures.push(`${int(n)}, ${rec.label}: ${c.name} — ${c.detail}`);
       log(
-        `${rec.label}: ${sec(rec.m.wallMs)} s wall, ${sec(rec.m.cpuUserMs + rec.m.cpuSysMs)} s CPU, ${mb(rec.m.maxRssMB)} MB peak RSS, ` +
+        `${rec.label}: ${sec(rec.m.wallMs)} s wall, ${sec(rec.m.cpuUserMs + rec.m.cpuSysMs)} s CPU` +
+          `${rec.m.mainThreadCpuMs !== undefined ? ` (main thread ${sec(rec.m.mainThreadCpuMs)} s)` : ''}, ${mb(rec.m.maxRssMB)} MB peak RSS, ` +
           `${int(rec.itemsPerSec)} items/s, load ${rec.load[0].toFixed(1)}→${rec.load[1].toFixed(1)} — ${didCell(rec.m.run)}${bad.length ? `\n   CHECK FAILED: ${bad.map((c) => `${c.name}: ${c.detail}`).join('; ')}` : ''}`,
       );
     };
