@@ -203,13 +203,19 @@ export function nameKeyOfParts(p: { names: readonly (string | undefined)[]; full
 }
 
 /**
- * A keyword's identity: its folded text; null when empty. The engine keys set elements by this
- * text in plain objects, where `__proto__` cannot be a key by assignment; that one keyword gets a
- * leading space, which no folded (trimmed) text has.
+ * Set elements are keyed by identity in plain objects, where `__proto__` cannot be a key by
+ * assignment (it sets the prototype, and the element was lost). That one text gets a leading
+ * space, which no trimmed key has. Only keywords and online services can come out as it: the
+ * other keys hold an `@`, digits, a `=`, a URL or the raw prefix.
  */
+function objectKey(k: string): string {
+  return k === '__proto__' ? ' __proto__' : k;
+}
+
+/** A keyword's identity: its folded text; null when empty. */
 export function keywordKey(keyword: string): string | null {
   const k = foldName(keyword);
-  return k === '' ? null : k === '__proto__' ? ' __proto__' : k;
+  return k === '' ? null : objectKey(k);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -250,7 +256,7 @@ export function urlKey(uri: string): string | null {
  */
 export function onlineKey(svc: OnlineService): string | null {
   const uri = svc.uri?.trim() ?? '';
-  if (uri !== '') return uri.toLowerCase();
+  if (uri !== '') return objectKey(uri.toLowerCase());
   const user = svc.user?.trim() ?? '';
   if (user === '') return null;
   const service = foldName(svc.service ?? '');

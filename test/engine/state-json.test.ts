@@ -1,8 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { stateFromFields, type ElementCell, type HubState, type ScalarCell } from '../../src/engine/plan/hub-state.js';
+import { cloneState, currentFields, stateFromFields, type ElementCell, type HubState, type ScalarCell } from '../../src/engine/plan/hub-state.js';
 import { decodeState, encodeState } from '../../src/engine/run/state-json.js';
-import { SCALAR_PATHS, SET_PATHS, type Fields } from '../../src/model/fields.js';
+import { cardToFields } from '../../src/model/card-fields.js';
+import { fieldsEqual, SCALAR_PATHS, SET_PATHS, type Fields } from '../../src/model/fields.js';
+import { parseVCard } from '../../src/model/vcard.js';
 
 // A few (at, o, hv) triples, so that states share them the way real ones do, plus any triple at all.
 const meta = fc.oneof(
@@ -63,5 +65,16 @@ describe('stored merge state', () => {
     const short = encodeState(st);
     expect(short.length).toBeLessThan(JSON.stringify(st).length / 2);
     expect(decodeState(short)).toEqual(st);
+  });
+
+  it('keeps a category and an online address named __proto__ through the merge state and the store', () => {
+    // The state keys elements in plain objects, where `cells['__proto__'] = …` sets the prototype.
+    const { card } = parseVCard('BEGIN:VCARD\r\nVERSION:4.0\r\nUID:u1\r\nFN:Ann\r\nCATEGORIES:__proto__,Work\r\nIMPP:__proto__\r\nEND:VCARD\r\n');
+    const fields = cardToFields(card, { defaultRegion: 'US' });
+    const st = cloneState(stateFromFields(fields, { at: 1, o: 'a', hv: 2 }));
+    const back = currentFields(decodeState(encodeState(st)));
+    expect(Object.values(back.m.keywords ?? {}).map((a) => a.name).sort()).toEqual(['Work', '__proto__']);
+    expect(Object.values(back.m.online ?? {}).map((a) => a.uri)).toEqual(['__proto__']);
+    expect(fieldsEqual(back, fields)).toBe(true);
   });
 });

@@ -310,10 +310,10 @@ describe('canonicalFields', () => {
   });
 });
 
-describe('a category named __proto__', () => {
+describe('an element named __proto__', () => {
   // On a plain object `map['__proto__'] = true` sets the prototype and adds nothing: the category
   // was lost when the vCard was read, and again on the way back.
-  it('is read from a vCard, kept in the fields and written back', () => {
+  it('as a category, is read from a vCard, kept in the fields and written back', () => {
     const { card } = parseVCard('BEGIN:VCARD\r\nVERSION:4.0\r\nUID:u1\r\nFN:Ann\r\nCATEGORIES:__proto__,Work\r\nEND:VCARD\r\n');
     expect(Object.keys(card.keywords ?? {}).sort()).toEqual(['Work', '__proto__']);
     const fields = cardToFields(card, US);
@@ -322,5 +322,11 @@ describe('a category named __proto__', () => {
     expect(Object.keys(back.keywords ?? {}).sort()).toEqual(['Work', '__proto__']);
     expect(toVCard(back, { version: '4.0' })).toMatch(/^CATEGORIES:(__proto__,Work|Work,__proto__)\r$/m);
     expect(fieldsEqual(cardToFields(back, US), fields)).toBe(true);
+  });
+  it('as an online service address, is kept too', () => {
+    const { card } = parseVCard('BEGIN:VCARD\r\nVERSION:4.0\r\nUID:u1\r\nFN:Ann\r\nIMPP:__proto__\r\nEND:VCARD\r\n');
+    const fields = cardToFields(card, US);
+    expect(Object.values(fields.m.online ?? {}).map((a) => a.uri)).toEqual(['__proto__']);
+    expect(toVCard(fieldsToCard(fields, 'u1'), { version: '4.0' })).toMatch(/^IMPP.*:__proto__\r$/m);
   });
 });
