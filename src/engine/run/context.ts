@@ -80,3 +80,14 @@ export function chunks<T>(xs: readonly T[], size: number): T[][] {
   for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
   return out;
 }
+
+/**
+ * Runs a `… where x in (…)` query on the distinct ids, 500 at a time (SQL parameter limits), and
+ * hands each row to `each` as its part arrives, so only one part's rows are held at once.
+ */
+export async function eachRowOf<R>(ids: readonly string[], select: (part: string[]) => Promise<R[]>, each: (row: R) => void): Promise<void> {
+  for (const part of chunks([...new Set(ids)], 500)) {
+    if (part.length === 0) continue;
+    for (const r of await select(part)) each(r);
+  }
+}

@@ -10,7 +10,7 @@ import { emptyFields, hashFields, restrictFields, type Fields } from '../../mode
 import { currentFields, type HubState } from '../plan/hub-state.js';
 import { insertRows } from '../../store/insert-rows.js';
 import { identityKeys } from '../plan/match.js';
-import { chunks, jsonOf, type Db, type RunContext } from './context.js';
+import { chunks, eachRowOf, jsonOf, type Db, type RunContext } from './context.js';
 import { decodeState, encodeState } from './state-json.js';
 
 export interface Tombstone {
@@ -104,10 +104,9 @@ export const STORED_CARD_STATE = sql<string | null>`case when fields is null the
  */
 async function rowsOfHub<R extends { hub_id: string }>(hubId: string, ids: readonly string[], select: (part: string[]) => Promise<R[]>): Promise<R[]> {
   const out: R[] = [];
-  for (const part of chunks([...new Set(ids)], 500)) {
-    if (part.length === 0) continue;
-    for (const r of await select(part)) if (r.hub_id === hubId) out.push(r);
-  }
+  await eachRowOf(ids, select, (r) => {
+    if (r.hub_id === hubId) out.push(r);
+  });
   return out;
 }
 
@@ -235,36 +234,32 @@ export async function saveEntities(ctx: RunContext, db: Db, writes: readonly Ent
 /** How many hub contacts hold each key (a key held by several is weak evidence for matching). */
 export async function keyOwnerCounts(db: Db, hubId: string, keys: readonly string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  for (const part of chunks([...new Set(keys)], 500)) {
-    if (part.length === 0) continue;
-    const rows = await db
-      .selectFrom('entity_keys')
-      .select((eb) => ['key', eb.fn.countAll<number>().as('n')])
-      .where('hub_id', '=', hubId)
-      .where('key', 'in', part)
-      .groupBy('key')
-      .execute();
-    for (const r of rows) out.set(r.key, Number(r.n));
-  }
+  await eachRowOf(
+    keys,
+    (part) =>
+      db
+        .selectFrom('entity_keys')
+        .select((eb) => ['key', eb.fn.countAll<number>().as('n')])
+        .where('hub_id', '=', hubId)
+        .where('key', 'in', part)
+        .groupBy('key')
+        .execute(),
+    (r) => out.set(r.key, Number(r.n)),
+  );
   return out;
 }
 
 /** Hub contacts holding any of the keys, with the keys they hold. */
 export async function entitiesByKeys(db: Db, hubId: string, keys: readonly string[]): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
-  for (const part of chunks([...new Set(keys)], 500)) {
-    if (part.length === 0) continue;
-    const rows = await db
-      .selectFrom('entity_keys')
-      .select(['key', 'entity_id'])
-      .where('hub_id', '=', hubId)
-      .where('key', 'in', part)
-      .execute();
-    for (const r of rows) {
+  await eachRowOf(
+    keys,
+    (part) => db.selectFrom('entity_keys').select(['key', 'entity_id']).where('hub_id', '=', hubId).where('key', 'in', part).execute(),
+    (r) => {
       const list = out.get(r.entity_id);
       if (list) list.push(r.key);
       else out.set(r.entity_id, [r.key]);
-    }
-  }
+    },
+  );
   return out;
 }

@@ -6,7 +6,7 @@ import type { Fields } from '../../model/fields.js';
 import { insertRows, upsertClause } from '../../store/insert-rows.js';
 import type { Conflict } from '../plan/merge.js';
 import type { ListedIds } from './listed-ids.js';
-import { chunks, jsonOf, type Db, type RunContext } from './context.js';
+import { chunks, eachRowOf, jsonOf, type Db, type RunContext } from './context.js';
 import type { LinkIndexEntry } from './spoke-runtime.js';
 
 export interface LinkRow {
@@ -61,18 +61,17 @@ export async function unlistedRemoteIds(db: Db, spokeId: string, listed: ListedI
 /** Links of one spoke for the given remote ids, as the inbound pass needs them. */
 export async function loadLinksByRemote(db: Db, spokeId: string, remoteIds: readonly string[]): Promise<Map<string, LinkIndexEntry>> {
   const out = new Map<string, LinkIndexEntry>();
-  for (const part of chunks([...new Set(remoteIds)], 500)) {
-    if (part.length === 0) continue;
-    const rows = await db
-      .selectFrom('links')
-      .select(['remote_id', 'entity_id', 'etag', 'base_hash', 'state'])
-      .where('spoke_id', '=', spokeId)
-      .where('remote_id', 'in', part)
-      .execute();
-    for (const r of rows) {
-      out.set(r.remote_id, { entityId: r.entity_id, etag: r.etag, baseHash: r.base_hash, state: r.state as 'active' | 'held' });
-    }
-  }
+  await eachRowOf(
+    remoteIds,
+    (part) =>
+      db
+        .selectFrom('links')
+        .select(['remote_id', 'entity_id', 'etag', 'base_hash', 'state'])
+        .where('spoke_id', '=', spokeId)
+        .where('remote_id', 'in', part)
+        .execute(),
+    (r) => out.set(r.remote_id, { entityId: r.entity_id, etag: r.etag, baseHash: r.base_hash, state: r.state as 'active' | 'held' }),
+  );
   return out;
 }
 
@@ -111,11 +110,11 @@ function fromRow(r: Row): LinkRow {
 /** Links of one spoke for the given hub contacts, by entity id. */
 export async function loadLinksByEntity(db: Db, spokeId: string, entityIds: readonly string[]): Promise<Map<string, LinkRow>> {
   const out = new Map<string, LinkRow>();
-  for (const part of chunks([...new Set(entityIds)], 500)) {
-    if (part.length === 0) continue;
-    const rows = await db.selectFrom('links').selectAll().where('spoke_id', '=', spokeId).where('entity_id', 'in', part).execute();
-    for (const r of rows) out.set(r.entity_id, fromRow(r));
-  }
+  await eachRowOf(
+    entityIds,
+    (part) => db.selectFrom('links').selectAll().where('spoke_id', '=', spokeId).where('entity_id', 'in', part).execute(),
+    (r) => out.set(r.entity_id, fromRow(r)),
+  );
   return out;
 }
 
@@ -130,29 +129,28 @@ export type LinkHead = Pick<LinkRow, 'remoteId' | 'etag' | 'baseHash' | 'baseVer
  */
 export async function loadLinkHeadsByEntity(db: Db, spokeId: string, entityIds: readonly string[]): Promise<Map<string, LinkHead>> {
   const out = new Map<string, LinkHead>();
-  for (const part of chunks([...new Set(entityIds)], 500)) {
-    if (part.length === 0) continue;
-    const rows = await db
-      .selectFrom('links')
-      .select(['entity_id', 'remote_id', 'etag', 'base_hash', 'base_version', 'state'])
-      .where('spoke_id', '=', spokeId)
-      .where('entity_id', 'in', part)
-      .execute();
-    for (const r of rows) {
-      out.set(r.entity_id, { remoteId: r.remote_id, etag: r.etag, baseHash: r.base_hash, baseVersion: r.base_version, state: r.state as 'active' | 'held' });
-    }
-  }
+  await eachRowOf(
+    entityIds,
+    (part) =>
+      db
+        .selectFrom('links')
+        .select(['entity_id', 'remote_id', 'etag', 'base_hash', 'base_version', 'state'])
+        .where('spoke_id', '=', spokeId)
+        .where('entity_id', 'in', part)
+        .execute(),
+    (r) => out.set(r.entity_id, { remoteId: r.remote_id, etag: r.etag, baseHash: r.base_hash, baseVersion: r.base_version, state: r.state as 'active' | 'held' }),
+  );
   return out;
 }
 
 /** Which of the given hub contacts are linked to the spoke. */
 export async function linkedEntityIds(db: Db, spokeId: string, entityIds: readonly string[]): Promise<Set<string>> {
   const out = new Set<string>();
-  for (const part of chunks([...new Set(entityIds)], 500)) {
-    if (part.length === 0) continue;
-    const rows = await db.selectFrom('links').select('entity_id').where('spoke_id', '=', spokeId).where('entity_id', 'in', part).execute();
-    for (const r of rows) out.add(r.entity_id);
-  }
+  await eachRowOf(
+    entityIds,
+    (part) => db.selectFrom('links').select('entity_id').where('spoke_id', '=', spokeId).where('entity_id', 'in', part).execute(),
+    (r) => out.add(r.entity_id),
+  );
   return out;
 }
 
