@@ -6,6 +6,7 @@ import { describeConnectorContract, type ContractHarness } from '../../src/conne
 import type { Connector, ConnectorEnv } from '../../src/connectors/kit/contract.js';
 import { isConnectorError, type ConnectorErrorKind } from '../../src/connectors/kit/errors.js';
 import { vdirConnectorFactory, type VdirConfig } from '../../src/connectors/vdir/vdir-connector.js';
+import { MAX_ITEM_BYTES } from '../../src/connectors/vdir/fs-io.js';
 import { writeWorkerUsable } from '../../src/connectors/vdir/write-worker.js';
 import type { Card } from '../../src/model/card.js';
 import {
@@ -301,6 +302,21 @@ describe('vdir spoke', () => {
       const p = pull.problems.find((x) => x.id === 'bday.vcf');
       expect(p).toBeDefined();
       expect(p?.field ?? '').toMatch(/bday|birthday/i);
+    });
+
+    it('reports a file it cannot read by name, keeps it if the hub knows it, and lists the rest', async () => {
+      await writeManyVcards(dir, 3);
+      const first = await collectPull(vdir);
+      const known = etagsOf(first);
+      // Bigger than one vCard can be (an address book export dropped in): never read.
+      const huge = Buffer.alloc(MAX_ITEM_BYTES + 1, 0x41);
+      await fsp.writeFile(path.join(dir, 'c00001.vcf'), huge); // known to the hub: stays listed, not deleted
+      await fsp.writeFile(path.join(dir, 'export.vcf'), huge); // new: only reported
+      const pull = await collectPull(vdir, known);
+      expect(pull.items).toEqual([]);
+      expect(pull.unchanged.sort()).toEqual(['c00000.vcf', 'c00001.vcf', 'c00002.vcf']);
+      expect(pull.problems.map((p) => p.id).sort()).toEqual(['c00001.vcf', 'export.vcf']);
+      for (const p of pull.problems) expect(p.message).toMatch(new RegExp(`^${p.id}: file is ${MAX_ITEM_BYTES + 1} bytes.*left untouched`));
     });
 
     it('does not read files whose etag the hub knows (one stat each, no open)', async () => {
