@@ -80,4 +80,27 @@ describe('vdir: writes on the worker thread', () => {
     expect(await fsp.readFile(at('m3.vcf'), 'utf8')).toBe(`${TEXT}3`);
     expect((await fsp.readdir(dir)).sort()).toEqual([...names].sort());
   });
+
+  it('answers writes submitted turn after turn, to two folders, while earlier ones are in flight', async () => {
+    const { dir: other, cleanup: cleanOther } = await makeTempVdir('hubsync-writeworker-');
+    try {
+      // Two folders, as two spokes pushing at once; each turn of the event loop sends one batch.
+      const jobs: Promise<WriteReply | null>[] = [];
+      for (let i = 0; i < 40; i++) {
+        const folder = i % 2 === 0 ? dir : other;
+        jobs.push(writeInWorker({ kind: 'create', tmp: path.join(folder, `.t${i}.vcf.tmp-1`), final: path.join(folder, `t${i}.vcf`), text: `${TEXT}${i}` }));
+        await new Promise((r) => setImmediate(r));
+      }
+      const replies = await Promise.all(jobs);
+      replies.forEach((r) => written(r));
+      for (let i = 0; i < 40; i++) {
+        const folder = i % 2 === 0 ? dir : other;
+        expect(await fsp.readFile(path.join(folder, `t${i}.vcf`), 'utf8')).toBe(`${TEXT}${i}`);
+      }
+      expect((await fsp.readdir(dir)).length).toBe(20);
+      expect((await fsp.readdir(other)).length).toBe(20);
+    } finally {
+      await cleanOther();
+    }
+  });
 });
