@@ -50,6 +50,20 @@ function commonMeta(st: HubState): Meta | null {
   return best;
 }
 
+/** What of a cell's (at, o, hv) differs from the common one: all a stored cell writes of them. */
+function metaDiff(c: Meta, d: Meta): Partial<Meta> {
+  const out: Partial<Meta> = {};
+  if (c.at !== d.at) out.at = c.at;
+  if (c.o !== d.o) out.o = c.o;
+  if (c.hv !== d.hv) out.hv = c.hv;
+  return out;
+}
+
+/** A stored cell's (at, o, hv), the common one filling what it leaves out. */
+function metaOf(c: Partial<Meta>, d: Meta): Meta {
+  return { at: c.at ?? d.at, o: c.o ?? d.o, hv: c.hv ?? d.hv };
+}
+
 /** The stored text of a state. */
 export function encodeState(st: HubState): string {
   const d = commonMeta(st);
@@ -57,20 +71,13 @@ export function encodeState(st: HubState): string {
   const out: StoredState = { d: { at: d.at, o: d.o, hv: d.hv }, s: {}, m: {} };
   for (const [p, c] of Object.entries(st.s)) {
     if (!c) continue;
-    const sc: StoredScalar = { v: c.v };
-    if (c.at !== d.at) sc.at = c.at;
-    if (c.o !== d.o) sc.o = c.o;
-    if (c.hv !== d.hv) sc.hv = c.hv;
-    out.s[p] = sc;
+    out.s[p] = { v: c.v, ...metaDiff(c, d) };
   }
   for (const [p, els] of Object.entries(st.m)) {
     if (!els) continue;
     const cells: Record<string, StoredElement> = {};
     for (const [key, c] of Object.entries(els)) {
-      const ec: StoredElement = { a: c.a };
-      if (c.at !== d.at) ec.at = c.at;
-      if (c.o !== d.o) ec.o = c.o;
-      if (c.hv !== d.hv) ec.hv = c.hv;
+      const ec: StoredElement = { a: c.a, ...metaDiff(c, d) };
       if (c.add !== c.at) ec.add = c.add;
       if (c.del !== null) ec.del = c.del;
       cells[key] = ec;
@@ -88,14 +95,14 @@ export function decodeState(text: string): HubState {
   const st: HubState = { s: {}, m: {} };
   const s = st.s as Record<string, ScalarCell>;
   for (const [p, c] of Object.entries(raw.s)) {
-    s[p] = { v: c.v, at: c.at ?? d.at, o: c.o ?? d.o, hv: c.hv ?? d.hv };
+    s[p] = { v: c.v, ...metaOf(c, d) };
   }
   const m = st.m as Record<string, Record<string, ElementCell>>;
   for (const [p, els] of Object.entries(raw.m)) {
     const cells: Record<string, ElementCell> = {};
     for (const [key, c] of Object.entries(els)) {
-      const at = c.at ?? d.at;
-      cells[key] = { a: c.a, at, o: c.o ?? d.o, hv: c.hv ?? d.hv, add: c.add ?? at, del: c.del ?? null };
+      const meta = metaOf(c, d);
+      cells[key] = { a: c.a, ...meta, add: c.add ?? meta.at, del: c.del ?? null };
     }
     m[p] = cells;
   }
