@@ -1,7 +1,7 @@
 /**
  * The file system calls of the vdir spoke's writes, made on a worker thread.
  *
- * A create is open, write, fsync, fstat, close, link and unlink; an update adds a stat and a
+ * A create is open, write, flush, fstat, close, link and unlink; an update adds a stat and a
  * rename. On the main thread these were a tenth of a 100,000-contact first sync's time there
  * (`perf` of the benchmark: `openat` 4 %, `link` 2.4 %, `unlink` 1.4 %, … of its samples, mostly
  * ext4's directory work in folders of 100,000 entries), while the second core idled; the main
@@ -12,12 +12,15 @@
  *
  * Each job runs the same steps, in the same order and with the same guarantees, as the
  * main-thread path in vdir-connector.ts and fs-io.ts (which stays for when no worker can be had):
- * the temp file is fsynced before it is published, `link` never replaces a file, an update checks
- * the etag again just before its `rename`, and the temp file is removed on every failure. Its
- * fsync goes through the thread pool (a callback), so the fsyncs of concurrent writes overlap as
- * before; the other calls are synchronous inside the worker.
+ * the temp file is flushed to the disk before it is published, `link` never replaces a file, an
+ * update checks the etag again just before its `rename`, and the temp file is removed on every
+ * failure. The flush is where the worker differs: the temp files of a message's jobs in one folder
+ * are written first, then flushed together by one `syncfs` (below) and published after it; a job
+ * alone, or where `syncfs` cannot be had, fsyncs its own file through the thread pool (a callback,
+ * so the fsyncs of concurrent writes overlap). The other calls are synchronous inside the worker.
  *
- * One worker per process (eval-worker.ts), shared by every vdir spoke; it only needs `node:fs`.
+ * One worker per process (eval-worker.ts), shared by every vdir spoke; it needs only Node's own
+ * modules (and, for `syncfs`, a shell and coreutils' `sync`).
  */
 import { EvalWorker } from './eval-worker.js';
 
@@ -42,7 +45,7 @@ export interface ReplaceJob {
 export type WriteJob = CreateJob | ReplaceJob;
 
 /**
- * - `written`: done; the temp file's stat after its fsync (its etag is the item's).
+ * - `written`: done; the temp file's stat after its flush (its etag is the item's).
  * - `exists`: `final` was there already (a create only); nothing was published.
  * - `gone` / `changed`: an update's file was deleted or changed since it was read; nothing was written.
  * - `failed`: a system call failed (`error` carries its `code`); nothing was published.
@@ -54,24 +57,131 @@ export type WriteReply = (
   | { kind: 'failed'; error: Error }
 ) & { syncMs: number; calls: number };
 
+/**
+ * A folder's temp files in one message are flushed by one `syncfs` from this many on; fewer fsync
+ * each file (a syncfs flushes the whole file system, and one fsync is as cheap as one syncfs).
+ */
+const SYNCFS_MIN_BATCH = 4;
+
 // Replies travel as plain arrays: [kind, a, b, syncMs, calls], where a/b are mtimeNs/size for
 // 'written' and code/message for 'failed'.
 const SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
 const { performance } = require('node:perf_hooks');
 const LINK_UNSUPPORTED = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'];
+const MIN_BATCH = ${SYNCFS_MIN_BATCH};
 parentPort.on('message', ({ id, jobs }) => {
   const out = new Array(jobs.length);
   let left = jobs.length;
-  jobs.forEach((job, i) => run(job, (r) => {
+  const replyTo = (i) => (r) => {
     out[i] = r;
     if (--left === 0) parentPort.postMessage({ id, out });
-  }));
+  };
+  const byFolder = new Map();
+  jobs.forEach((job, i) => {
+    const dir = path.dirname(job.final);
+    const group = byFolder.get(dir);
+    if (group) group.push(i);
+    else byFolder.set(dir, [i]);
+  });
+  for (const [dir, indexes] of byFolder) {
+    const staged = [];
+    for (const i of indexes) {
+      const s = stage(jobs[i], replyTo(i));
+      if (s !== null) staged.push(s);
+    }
+    if (staged.length >= MIN_BATCH && syncfs.usableFor(dir)) {
+      syncfs.request(dir, (ok) => staged.forEach((s) => (ok ? fs.fdatasync(s.fd, (err) => finish(s, err)) : fsyncThenFinish(s))));
+    } else {
+      staged.forEach(fsyncThenFinish);
+    }
+  }
 });
+
+// One syncfs(2) for a batch of temp files instead of a journal commit each. Node has no binding
+// for it, so a small shell runs coreutils' 'sync -f DIR' per request, one line in and one line out.
+// On ext4 every fsync of a new file commits the journal; a 100,000-contact first sync made 166,000
+// of them and its pushes waited for the disk (docs/benchmarks.md). After the syncfs each file still
+// gets an fdatasync of its own, which finds its data already written: it is there for its error. syncfs reports only the errors seen since its own descriptor was opened (syncfs(2), Linux
+// 5.8 and later; none at all before), and 'sync -f' opens the folder after our writes, so a
+// background writeback failing in between would go unseen; the fdatasync of a descriptor opened
+// before the write reports it (the same errseq check an fsync makes). Requests for a folder made
+// while one of its syncs runs wait for the next one (their files may have been written after it
+// started), so concurrent batches share syncs. Any failure (no sh, a sync without -f, an error)
+// sends this batch and every later one back to per-file fsyncs.
+const syncfs = {
+  broken: process.platform !== 'linux',
+  proc: null,
+  answers: [],
+  folders: new Map(),
+  usableFor(dir) {
+    return !this.broken && !dir.includes('\\n');
+  },
+  request(dir, done) {
+    let f = this.folders.get(dir);
+    if (!f) this.folders.set(dir, (f = { running: false, next: [] }));
+    f.next.push(done);
+    if (!f.running) this.send(dir, f);
+  },
+  send(dir, f) {
+    const waiting = f.next;
+    f.next = [];
+    f.running = true;
+    this.ask(dir, (ok) => {
+      f.running = false;
+      if (f.next.length > 0) this.send(dir, f);
+      waiting.forEach((done) => done(ok));
+    });
+  },
+  ask(dir, answer) {
+    const proc = this.helper();
+    if (proc === null) return answer(false);
+    this.answers.push(answer);
+    proc.stdin.write(dir + '\\n');
+  },
+  helper() {
+    if (this.broken) return null;
+    if (this.proc !== null) return this.proc;
+    const script = 'while IFS= read -r d; do if sync -f -- "$d" 2>/dev/null; then echo 0; else echo 1; fi; done';
+    let proc;
+    try {
+      proc = spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'ignore'] });
+    } catch {
+      this.broken = true;
+      return null;
+    }
+    const fail = () => {
+      this.broken = true;
+      this.proc = null;
+      this.answers.splice(0).forEach((answer) => answer(false));
+      try { proc.kill(); } catch {}
+    };
+    let buffered = '';
+    proc.stdout.setEncoding('utf8');
+    proc.stdout.on('data', (chunk) => {
+      buffered += chunk;
+      let nl;
+      while ((nl = buffered.indexOf('\\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        if (line !== '0') return fail();
+        const answer = this.answers.shift();
+        if (answer) answer(true);
+      }
+    });
+    proc.on('error', fail);
+    proc.on('exit', fail);
+    proc.stdin.on('error', fail);
+    this.proc = proc;
+    return proc;
+  },
+};
 function quietUnlink(p) { try { fs.unlinkSync(p); } catch {} }
 function quietClose(fd) { try { fs.closeSync(fd); } catch {} }
-// Publishes the fsynced temp file under its final name, never replacing a file: 'written', 'exists'
+// Publishes the flushed temp file under its final name, never replacing a file: 'written', 'exists'
 // or the error.
 function publish(job, timed) {
   try {
@@ -90,7 +200,9 @@ function publish(job, timed) {
     return e;
   }
 }
-function run(job, reply) {
+// Writes the job's temp file, left open for its flush: { job, fd, timed, answer, failed }, or null
+// when it failed (and was answered).
+function stage(job, reply) {
   let ms = 0, calls = 0;
   const timed = (fn) => { const t0 = performance.now(); try { return fn(); } finally { ms += performance.now() - t0; calls++; } };
   const answer = (kind, a, b) => reply([kind, a, b, ms, calls]);
@@ -98,38 +210,45 @@ function run(job, reply) {
   let fd;
   try {
     fd = timed(() => fs.openSync(job.tmp, 'wx'));
-  } catch (e) { return failed(e); }
+  } catch (e) { failed(e); return null; }
   try {
     timed(() => {
       if (job.kind === 'replace') fs.fchmodSync(fd, job.mode & 0o7777);
       fs.writeFileSync(fd, job.text, 'utf8');
     });
+  } catch (e) { quietClose(fd); quietUnlink(job.tmp); failed(e); return null; }
+  return { job, fd, timed, answer, failed };
+}
+// The fsync goes through the thread pool (a callback), so the fsyncs of concurrent writes overlap.
+function fsyncThenFinish(s) {
+  fs.fsync(s.fd, (err) => finish(s, err));
+}
+// After the temp file's flush: its stat (on NFS the server stamps the time at the flush), then the
+// create's link or the update's etag check and rename.
+function finish({ job, fd, timed, answer, failed }, err) {
+  let st;
+  try {
+    if (err) throw err;
+    st = timed(() => fs.fstatSync(fd, { bigint: true }));
   } catch (e) { quietClose(fd); quietUnlink(job.tmp); return failed(e); }
-  fs.fsync(fd, (err) => {
-    let st;
-    try {
-      if (err) throw err;
-      st = timed(() => fs.fstatSync(fd, { bigint: true }));
-    } catch (e) { quietClose(fd); quietUnlink(job.tmp); return failed(e); }
-    try { timed(() => fs.closeSync(fd)); } catch (e) { quietUnlink(job.tmp); return failed(e); }
-    const written = () => answer('written', String(st.mtimeNs), String(st.size));
-    if (job.kind === 'create') {
-      // The temp name is removed before answering, so the caller's directory fsync covers it too.
-      const result = publish(job, timed);
-      timed(() => quietUnlink(job.tmp));
-      return result === 'written' ? written() : result === 'exists' ? answer('exists') : failed(result);
-    }
-    try {
-      const now = timed(() => fs.statSync(job.final, { bigint: true, throwIfNoEntry: false }));
-      if (now === undefined) { quietUnlink(job.tmp); return answer('gone'); }
-      if (now.mtimeNs + '-' + now.size !== job.expect) { quietUnlink(job.tmp); return answer('changed'); }
-      timed(() => fs.renameSync(job.tmp, job.final));
-      return written();
-    } catch (e) {
-      quietUnlink(job.tmp);
-      return failed(e);
-    }
-  });
+  try { timed(() => fs.closeSync(fd)); } catch (e) { quietUnlink(job.tmp); return failed(e); }
+  const written = () => answer('written', String(st.mtimeNs), String(st.size));
+  if (job.kind === 'create') {
+    // The temp name is removed before answering, so the caller's directory fsync covers it too.
+    const result = publish(job, timed);
+    timed(() => quietUnlink(job.tmp));
+    return result === 'written' ? written() : result === 'exists' ? answer('exists') : failed(result);
+  }
+  try {
+    const now = timed(() => fs.statSync(job.final, { bigint: true, throwIfNoEntry: false }));
+    if (now === undefined) { quietUnlink(job.tmp); return answer('gone'); }
+    if (now.mtimeNs + '-' + now.size !== job.expect) { quietUnlink(job.tmp); return answer('changed'); }
+    timed(() => fs.renameSync(job.tmp, job.final));
+    return written();
+  } catch (e) {
+    quietUnlink(job.tmp);
+    return failed(e);
+  }
 }
 `;
 
