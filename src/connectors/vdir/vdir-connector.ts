@@ -88,7 +88,8 @@ export const vdirCapabilities: Capabilities = {
   // (DirSyncer) and, on the write worker, one syncfs per batch (write-worker.ts): the writes in
   // flight are the batch. Measured on ext4 (bench/vdir-connector.ts, 20,000 creates): 16 in flight
   // make ≈2,600 files/s against ≈650/s one at a time; with the batched flush, 64 in flight took
-  // 6.1–7.8 s against 9.1–10.3 s for 16 with an fsync per file, and 128 or 256 no less than 64.
+  // 4.7–7.8 s against 9.1–10.3 s for 16 with an fsync per file, and 128 or 256 were no faster
+  // (docs/benchmarks.md, session 14).
   // Two conditional writes to one file are kept apart by the etag check (up to the
   // stat-then-rename window described in `update`).
   maxConcurrency: 64,

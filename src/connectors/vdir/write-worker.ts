@@ -101,17 +101,19 @@ parentPort.on('message', ({ id, jobs }) => {
   }
 });
 
-// One syncfs(2) for a batch of temp files instead of a journal commit each. Node has no binding
-// for it, so a small shell runs coreutils' 'sync -f DIR' per request, one line in and one line out.
-// On ext4 every fsync of a new file commits the journal; a 100,000-contact first sync made 166,000
-// of them and its pushes waited for the disk (docs/benchmarks.md). After the syncfs each file still
-// gets an fdatasync of its own, which finds its data already written: it is there for its error. syncfs reports only the errors seen since its own descriptor was opened (syncfs(2), Linux
-// 5.8 and later; none at all before), and 'sync -f' opens the folder after our writes, so a
-// background writeback failing in between would go unseen; the fdatasync of a descriptor opened
-// before the write reports it (the same errseq check an fsync makes). Requests for a folder made
-// while one of its syncs runs wait for the next one (their files may have been written after it
-// started), so concurrent batches share syncs. Any failure (no sh, a sync without -f, an error)
-// sends this batch and every later one back to per-file fsyncs.
+// One syncfs(2) for a batch of temp files instead of a flush of the disk per file. Node has no
+// binding for it, so a small shell runs coreutils' 'sync -f DIR' per request, one line in and one
+// line out. Each fsync of a new file waits for its own flush of the disk's write cache (on ext4
+// with a journal, its own journal commit); a 100,000-contact first sync made 166,000 of them and
+// its pushes waited for the disk (docs/benchmarks.md). After the syncfs each file still gets an
+// fdatasync of its own, which finds its data already written: it is there for its error. syncfs
+// reports only the errors seen since its own descriptor was opened (syncfs(2), Linux 5.8 and later;
+// none at all before), and 'sync -f' opens the folder after our writes, so a background writeback
+// failing in between would go unseen; the fdatasync of a descriptor opened before the write reports
+// it (the same errseq check an fsync makes). Requests for a folder made while one of its syncs runs
+// wait for the next one (their files may have been written after it started), so concurrent batches
+// share syncs. Any failure (no sh, a sync without -f, an error) sends this batch and every later
+// one back to per-file fsyncs.
 const syncfs = {
   broken: process.platform !== 'linux',
   proc: null,
