@@ -5,39 +5,28 @@
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { writeInWorker } from '../../src/connectors/vdir/write-worker.js';
-import { installSyncStub, syncfsExpected, type SyncStub } from '../support/sync-stub.js';
-import { makeTempVdir } from '../support/vdir.js';
+import { syncfsExpected, useSyncStubAndFolder } from '../support/sync-stub.js';
 
 const TEXT = 'BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ann Example\r\nEND:VCARD\r\n';
 
 describe('vdir write worker: a failing syncfs', () => {
-  let stub: SyncStub;
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  beforeAll(async () => {
-    stub = installSyncStub({ fail: true });
-    ({ dir, cleanup } = await makeTempVdir('hubsync-syncfs-fails-'));
-  });
-  afterAll(async () => {
-    await cleanup();
-    stub.remove();
-  });
+  const t = useSyncStubAndFolder({ fail: true });
 
   it('falls back to per-file fsyncs for that batch and for good', async () => {
     const batch = (tag: string) =>
       Promise.all(
         Array.from({ length: 10 }, (_, i) =>
-          writeInWorker({ kind: 'create', tmp: path.join(dir, `.${tag}${i}.tmp-1`), final: path.join(dir, `${tag}${i}.vcf`), text: `${TEXT}${tag}${i}` }),
+          writeInWorker({ kind: 'create', tmp: path.join(t.dir, `.${tag}${i}.tmp-1`), final: path.join(t.dir, `${tag}${i}.vcf`), text: `${TEXT}${tag}${i}` }),
         ),
       );
     expect((await batch('a')).map((r) => r?.kind)).toEqual(Array(10).fill('written'));
     expect((await batch('b')).map((r) => r?.kind)).toEqual(Array(10).fill('written'));
-    expect(await fsp.readFile(path.join(dir, 'a3.vcf'), 'utf8')).toBe(`${TEXT}a3`);
-    expect(await fsp.readFile(path.join(dir, 'b9.vcf'), 'utf8')).toBe(`${TEXT}b9`);
-    expect((await fsp.readdir(dir)).filter((n) => n.startsWith('.'))).toEqual([]);
+    expect(await fsp.readFile(path.join(t.dir, 'a3.vcf'), 'utf8')).toBe(`${TEXT}a3`);
+    expect(await fsp.readFile(path.join(t.dir, 'b9.vcf'), 'utf8')).toBe(`${TEXT}b9`);
+    expect((await fsp.readdir(t.dir)).filter((n) => n.startsWith('.'))).toEqual([]);
     // Asked once (the first batch), never again.
-    expect(stub.calls()).toEqual(syncfsExpected() ? [['-f', '--', dir]] : []);
+    expect(t.stub.calls()).toEqual(syncfsExpected() ? [['-f', '--', t.dir]] : []);
   });
 });

@@ -6,30 +6,19 @@
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { writeInWorker, type WriteReply } from '../../src/connectors/vdir/write-worker.js';
-import { installSyncStub, syncfsExpected, type SyncStub } from '../support/sync-stub.js';
-import { makeTempVdir } from '../support/vdir.js';
+import { syncfsExpected, useSyncStubAndFolder } from '../support/sync-stub.js';
 
 const TEXT = 'BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ann Example\r\nEND:VCARD\r\n';
 
 describe('vdir write worker: one syncfs per batch of temp files', () => {
-  let stub: SyncStub;
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  beforeAll(async () => {
-    stub = installSyncStub({ fail: false });
-    ({ dir, cleanup } = await makeTempVdir('hubsync-syncfs-'));
-  });
-  afterAll(async () => {
-    await cleanup();
-    stub.remove();
-  });
-  const at = (name: string) => path.join(dir, name);
+  const t = useSyncStubAndFolder({ fail: false });
+  const at = (name: string) => path.join(t.dir, name);
   const create = (name: string, text: string) => writeInWorker({ kind: 'create', tmp: at(`.${name}.tmp-1`), final: at(name), text });
 
   it('flushes 40 writes submitted at once with one `sync -f` of their folder, then publishes them all', async () => {
-    const before = stub.calls().length;
+    const before = t.stub.calls().length;
     await fsp.writeFile(at('old.vcf'), 'old');
     const st = await fsp.stat(at('old.vcf'), { bigint: true });
     const names = Array.from({ length: 39 }, (_, i) => `b${i}.vcf`);
@@ -40,28 +29,28 @@ describe('vdir write worker: one syncfs per batch of temp files', () => {
     expect(replies.map((r: WriteReply | null) => r?.kind)).toEqual([...names.map(() => 'written'), 'written']);
     expect(await fsp.readFile(at('b17.vcf'), 'utf8')).toBe(`${TEXT}17`);
     expect(await fsp.readFile(at('old.vcf'), 'utf8')).toBe(TEXT);
-    expect((await fsp.readdir(dir)).filter((n) => n.startsWith('.'))).toEqual([]);
-    expect(stub.calls().slice(before)).toEqual(syncfsExpected() ? [['-f', '--', dir]] : []);
+    expect((await fsp.readdir(t.dir)).filter((n) => n.startsWith('.'))).toEqual([]);
+    expect(t.stub.calls().slice(before)).toEqual(syncfsExpected() ? [['-f', '--', t.dir]] : []);
     if (syncfsExpected()) {
       // At the flush, the new files were still temp files and the old one not yet replaced.
-      const atFlush = stub.listings()[before] ?? [];
+      const atFlush = t.stub.listings()[before] ?? [];
       expect(atFlush.filter((n) => n.endsWith('.vcf'))).toEqual(['old.vcf']);
       expect(atFlush.filter((n) => n.startsWith('.b'))).toHaveLength(39);
     }
   });
 
   it('fsyncs a lone write itself: no syncfs for one file', async () => {
-    const before = stub.calls().length;
+    const before = t.stub.calls().length;
     const r = await create('alone.vcf', TEXT);
     expect(r?.kind).toBe('written');
     expect(await fsp.readFile(at('alone.vcf'), 'utf8')).toBe(TEXT);
-    expect(stub.calls().length).toBe(before);
+    expect(t.stub.calls().length).toBe(before);
   });
 
   it('keeps a batch that fails before its flush out of the sync, and answers every job', async () => {
-    const before = stub.calls().length;
+    const before = t.stub.calls().length;
     await fsp.writeFile(at('taken.vcf'), 'theirs');
-    const missing = path.join(dir, 'no-such-folder');
+    const missing = path.join(t.dir, 'no-such-folder');
     const replies = await Promise.all([
       create('taken.vcf', TEXT),
       ...['c1.vcf', 'c2.vcf', 'c3.vcf', 'c4.vcf'].map((n) => create(n, TEXT)),
@@ -70,6 +59,6 @@ describe('vdir write worker: one syncfs per batch of temp files', () => {
     expect(replies.map((r) => r?.kind)).toEqual(['exists', 'written', 'written', 'written', 'written', 'failed']);
     expect(await fsp.readFile(at('taken.vcf'), 'utf8')).toBe('theirs');
     // The failed folder's job never reached a flush; the others' folder was synced once.
-    expect(stub.calls().slice(before)).toEqual(syncfsExpected() ? [['-f', '--', dir]] : []);
+    expect(t.stub.calls().slice(before)).toEqual(syncfsExpected() ? [['-f', '--', t.dir]] : []);
   });
 });

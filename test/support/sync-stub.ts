@@ -8,6 +8,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { makeTempVdir } from './vdir.js';
 
 export interface SyncStub {
   /** The argument lists of the calls so far, in order. */
@@ -48,4 +50,26 @@ function linesOf(file: string): string[] {
 /** Whether the write worker flushes batches with `syncfs` here (on Linux). */
 export function syncfsExpected(): boolean {
   return process.platform === 'linux';
+}
+
+/** What `useSyncStubAndFolder` gives a test file, filled in before its first test. */
+export interface StubbedFolder {
+  stub: SyncStub;
+  /** A fresh empty folder for the writes, removed after the file's last test. */
+  dir: string;
+}
+
+/** Installs the stub and makes a folder before the file's tests; removes both after them. */
+export function useSyncStubAndFolder(opts: { fail: boolean }): StubbedFolder {
+  const t = {} as StubbedFolder;
+  let cleanup = async (): Promise<void> => undefined;
+  beforeAll(async () => {
+    t.stub = installSyncStub(opts);
+    ({ dir: t.dir, cleanup } = await makeTempVdir('hubsync-syncfs-'));
+  });
+  afterAll(async () => {
+    await cleanup();
+    t.stub.remove();
+  });
+  return t;
 }
