@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { openApp, type App } from '../cli/app.js';
 import type { GlobalOptions } from '../cli/settings.js';
 import type { ConnectorFactory } from '../connectors/kit/contract.js';
@@ -17,6 +17,7 @@ import { createMailer } from './mailer.js';
 import { Metrics } from './metrics.js';
 import type { OAuthProvider } from './oauth-provider.js';
 import { HubRunner } from './scheduler.js';
+import { serverLogger } from './logging.js';
 import { buildServer } from './server.js';
 import { adoptOrphans, firstOrgId } from './tenancy.js';
 
@@ -73,7 +74,7 @@ function demoFolders(dataDir: string): string[] {
 
 export async function createWebApp(opts: StartOptions = {}): Promise<RunningApp> {
   const env = opts.env ?? process.env;
-  const log = opts.log ?? pino({ level: env.HUBSYNC_LOG_LEVEL ?? 'info' });
+  const log = opts.log ?? serverLogger(env);
   const app = await openApp(opts, { env, ...(opts.factories ? { factories: opts.factories } : {}) });
   const now = opts.now ?? Date.now;
   const metrics = new Metrics(!opts.log);
