@@ -6,6 +6,7 @@
  * app, its external fastify and pino) that does not load.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +22,11 @@ let root: { dir: string; cleanup(): Promise<void> };
 
 /** Runs the bundle the way bin/hubsync.js does: import main.js, call main(). */
 function bundled(...args: string[]): { code: number | null; out: string; err: string } {
-  const r = spawnSync(process.execPath, [entry, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return bundledWith({}, ...args);
+}
+
+function bundledWith(env: Record<string, string>, ...args: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [entry, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...env } });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 let entry = '';
@@ -88,4 +93,25 @@ describe('the bundled CLI', () => {
       await new Promise((r) => child.once('exit', r));
     }
   }, 40_000);
+
+  it('`serve` that cannot start says why in one line and exits (the demo emulators it started do not keep it running)', async () => {
+    const port = await freePort();
+    const data = path.join(root.dir, 'web-bad');
+    const badStore = bundledWith({ HUBSYNC_DATABASE_URL: 'mysql://db.example/hub' }, '--data-dir', data, 'serve', '--port', String(port));
+    expect(badStore.code).toBe(1);
+    expect(badStore.err.trim()).toBe('hubsync: Unsupported database URL "mysql://db.example/hub": use postgres://… or leave it unset for the embedded store.');
+    const badLog = bundledWith({ HUBSYNC_LOG_FORMAT: 'xml' }, '--data-dir', data, 'serve', '--port', String(port));
+    expect(badLog.code).toBe(1);
+    expect(badLog.err).toContain('HUBSYNC_LOG_FORMAT must be "json" or "pretty" (got "xml")');
+
+    const other = http.createServer();
+    await new Promise<void>((resolve) => other.listen(port, '127.0.0.1', resolve));
+    try {
+      const taken = bundled('--data-dir', data, 'serve', '--port', String(port));
+      expect(taken.code).toBe(1);
+      expect(taken.err).toContain(`Port ${port} on 127.0.0.1 is already in use`);
+    } finally {
+      await new Promise((r) => other.close(r));
+    }
+  }, 90_000);
 });

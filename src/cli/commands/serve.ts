@@ -23,8 +23,25 @@ export function registerServeCommand(program: Command, env: CliEnv): void {
       const { createWebApp } = await import('../../server/app.js');
       const { startDemoProviders } = await import('../../server/demo.js');
       const demo = await startDemoProviders(process.env, `http://localhost:${port}`);
-      const web = await createWebApp({ ...g, ...demo });
-      const address = await web.server.listen({ port, host: opts.host });
+      let web: Awaited<ReturnType<typeof createWebApp>>;
+      try {
+        web = await createWebApp({ ...g, ...demo });
+      } catch (e) {
+        // The demo's emulators listen already; left running, they would keep the process alive
+        // after the error is printed (a bad setting, a store that cannot be opened).
+        for (const close of demo.closers ?? []) await close();
+        throw e;
+      }
+      let address: string;
+      try {
+        address = await web.server.listen({ port, host: opts.host });
+      } catch (e) {
+        await web.close();
+        if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+          throw new CliError(`Port ${port} on ${opts.host} is already in use (is Hubsync running already?). Stop that program, or choose another port with PORT=… or --port.`);
+        }
+        throw e;
+      }
       env.io.out(`Hubsync is running at ${address.replace('127.0.0.1', 'localhost')}${web.deps.config.demo ? ' (demo mode: emulated Google and Microsoft accounts)' : ''}`);
       env.io.out(`Data: ${web.app.store.location}. Stop with Ctrl-C.`);
       await new Promise<void>((resolve) => {
