@@ -39,6 +39,23 @@ describe('vdir write worker: one syncfs per batch of temp files', () => {
     }
   });
 
+  it('flushes the writes to two folders of one file system with one `sync -f` (a syncfs flushes the whole file system)', async () => {
+    const before = t.stub.calls().length;
+    const other = path.join(t.dir, 'other-spoke');
+    await fsp.mkdir(other);
+    const replies = await Promise.all([
+      ...['d1.vcf', 'd2.vcf', 'd3.vcf', 'd4.vcf', 'd5.vcf'].map((n) => create(n, TEXT)),
+      ...['e1.vcf', 'e2.vcf', 'e3.vcf', 'e4.vcf', 'e5.vcf'].map((n) =>
+        writeInWorker({ kind: 'create', tmp: path.join(other, `.${n}.tmp-1`), final: path.join(other, n), text: TEXT }),
+      ),
+    ]);
+    expect(replies.map((r) => r?.kind)).toEqual(Array.from({ length: 10 }, () => 'written'));
+    expect((await fsp.readdir(other)).sort()).toEqual(['e1.vcf', 'e2.vcf', 'e3.vcf', 'e4.vcf', 'e5.vcf']);
+    const calls = t.stub.calls().slice(before);
+    expect(calls).toHaveLength(syncfsExpected() ? 1 : 0);
+    if (syncfsExpected()) expect([t.dir, other]).toContain(calls[0]?.[2]);
+  });
+
   it('fsyncs a lone write itself: no syncfs for one file', async () => {
     const before = t.stub.calls().length;
     const r = await create('alone.vcf', TEXT);

@@ -99,6 +99,7 @@ parentPort.on('message', ({ id, jobs }) => {
       staged.forEach(fsyncThenFinish);
     }
   }
+  syncfs.start();
 });
 
 // One syncfs(2) for a batch of temp files instead of a flush of the disk per file. Node has no
@@ -110,31 +111,41 @@ parentPort.on('message', ({ id, jobs }) => {
 // reports only the errors seen since its own descriptor was opened (syncfs(2), Linux 5.8 and later;
 // none at all before), and 'sync -f' opens the folder after our writes, so a background writeback
 // failing in between would go unseen; the fdatasync of a descriptor opened before the write reports
-// it (the same errseq check an fsync makes). Requests for a folder made while one of its syncs runs
-// wait for the next one (their files may have been written after it started), so concurrent batches
-// share syncs. Any failure (no sh, a sync without -f, an error) sends this batch and every later
-// one back to per-file fsyncs.
+// it (the same errseq check an fsync makes). A syncfs flushes a whole file system, so requests are
+// kept per file system (the folder's st_dev, read at each request), not per folder: the spokes of a
+// hub whose folders share a disk share its syncs, which the one shell makes one after another.
+// Requests made while a sync of their file system runs wait for the next one (their files may have
+// been written after it started). Any failure (no sh, a sync without -f, an error) sends this batch
+// and every later one back to per-file fsyncs.
 const syncfs = {
   broken: process.platform !== 'linux',
   proc: null,
   answers: [],
-  folders: new Map(),
+  devices: new Map(),
   usableFor(dir) {
     return !this.broken && !dir.includes('\\n');
   },
   request(dir, done) {
-    let f = this.folders.get(dir);
-    if (!f) this.folders.set(dir, (f = { running: false, next: [] }));
-    f.next.push(done);
-    if (!f.running) this.send(dir, f);
+    // Unknown (the stat failed): a sync of its own, which then reports the trouble.
+    let key = 'folder:' + dir;
+    try { key = 'dev:' + fs.statSync(dir).dev; } catch {}
+    let d = this.devices.get(key);
+    if (!d) this.devices.set(key, (d = { running: false, next: [], dir }));
+    // Any folder of the file system names it; the latest asked is surely still there.
+    d.dir = dir;
+    d.next.push(done);
   },
-  send(dir, f) {
-    const waiting = f.next;
-    f.next = [];
-    f.running = true;
-    this.ask(dir, (ok) => {
-      f.running = false;
-      if (f.next.length > 0) this.send(dir, f);
+  // After a message's folders are all staged: one sync per file system with requests waiting.
+  start() {
+    for (const d of this.devices.values()) if (!d.running && d.next.length > 0) this.send(d);
+  },
+  send(d) {
+    const waiting = d.next;
+    d.next = [];
+    d.running = true;
+    this.ask(d.dir, (ok) => {
+      d.running = false;
+      if (d.next.length > 0) this.send(d);
       waiting.forEach((done) => done(ok));
     });
   },
