@@ -14,9 +14,9 @@
  * main-thread path in vdir-connector.ts and fs-io.ts (which stays for when no worker can be had):
  * the temp file is flushed to the disk before it is published, `link` never replaces a file, an
  * update checks the etag again just before its `rename`, and the temp file is removed on every
- * failure. The flush is where the worker differs: the temp files of a message's jobs in one folder
- * are written first, then flushed together by one `syncfs` (below) and published after it; a job
- * alone, or where `syncfs` cannot be had, fsyncs its own file through the thread pool (a callback,
+ * failure. The flush is where the worker differs: the temp files of a message's jobs are written
+ * first, then flushed together by one `syncfs` per file system (below) and published after it; a
+ * folder's job alone, or where `syncfs` cannot be had, fsyncs its own file through the thread pool (a callback,
  * so the fsyncs of concurrent writes overlap). The other calls are synchronous inside the worker.
  *
  * One worker per process (eval-worker.ts), shared by every vdir spoke; it needs only Node's own
