@@ -46,7 +46,8 @@ export function serverLogger(env: Record<string, string | undefined>, out: Writa
       colorize: out.isTTY === true,
       translateTime: 'SYS:HH:MM:ss',
       singleLine: true,
-      // The request's details are in its message; who and where is the terminal's own machine.
+      // A request's details are in its message; the process id, host name and request id tell a
+      // person at the terminal nothing.
       ignore: 'pid,hostname,reqId,req,res,responseTime',
       messageFormat: message,
       // Written as it comes, so a line is on the screen before the process can die.

@@ -62,7 +62,7 @@ describe('log format', () => {
     expect(requests[1]).toMatchObject({ req: { method: 'GET', url: '/no/such/page' }, res: { statusCode: 302 } });
   });
 
-  it('writes a request as one short line in a terminal, and an event with its fields on its line', async () => {
+  it('writes a request as one short line in a terminal, and an event with its fields on its line and its error under it', async () => {
     const out = capture(true);
     const log = serverLogger({}, out);
     const app = await appWith(log);

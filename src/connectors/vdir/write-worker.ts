@@ -131,7 +131,8 @@ const syncfs = {
     try { key = 'dev:' + fs.statSync(dir).dev; } catch {}
     let d = this.devices.get(key);
     if (!d) this.devices.set(key, (d = { running: false, next: [], dir }));
-    // Any folder of the file system names it; the latest asked is surely still there.
+    // Any folder of the file system names it to 'sync -f'; the one asked last is the likeliest
+    // to be there still.
     d.dir = dir;
     d.next.push(done);
   },
