@@ -6,7 +6,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { googleEnv, startGoogle, sampleSeed, type GoogleEmulator } from '../../src/emulators/google/index.js';
 import { createWebApp, type RunningApp } from '../../src/server/app.js';
 import { configuredProviders } from '../../src/server/providers.js';
@@ -24,7 +24,8 @@ export interface TestServer {
 
 export const GOOGLE_USERS = ['alex@demo.example', 'sam@demo.example'];
 
-export async function startTestServer(opts: { google?: boolean; openSignup?: boolean } = {}): Promise<TestServer> {
+/** `log`: where the app logs (default: nowhere). */
+export async function startTestServer(opts: { google?: boolean; openSignup?: boolean; log?: Logger } = {}): Promise<TestServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hubsync-server-'));
   const clock = { offsetMs: 0 };
   let google: GoogleEmulator | undefined;
@@ -38,7 +39,7 @@ export async function startTestServer(opts: { google?: boolean; openSignup?: boo
     env,
     providers: configuredProviders(env),
     demo: false,
-    log: pino({ level: 'silent' }),
+    log: opts.log ?? pino({ level: 'silent' }),
     schedulerEveryMs: 0,
     publicUrl: 'http://localhost:8080',
     now: () => Date.now() + clock.offsetMs,

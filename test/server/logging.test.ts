@@ -2,14 +2,12 @@
  * What the web app writes to its log: JSON lines for a service, one readable line per event in a
  * terminal, and in both one line per request.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Logger } from 'pino';
-import { createWebApp, type RunningApp } from '../../src/server/app.js';
+import type { RunningApp } from '../../src/server/app.js';
 import { logFormat, serverLogger } from '../../src/server/logging.js';
+import { startTestServer, type TestServer } from './helpers.js';
 
 /** A stream that keeps what is written to it, line by line; `isTTY` as asked. */
 function capture(isTTY = false): Writable & { isTTY: boolean; lines: () => string[] } {
@@ -23,20 +21,15 @@ function capture(isTTY = false): Writable & { isTTY: boolean; lines: () => strin
   return Object.assign(out, { isTTY, lines: () => text.split('\n').filter((l) => l !== '') });
 }
 
-let web: RunningApp | undefined;
-let dir: string | undefined;
+let server: TestServer | undefined;
 afterEach(async () => {
-  await web?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-  web = undefined;
-  dir = undefined;
+  await server?.close();
+  server = undefined;
 });
 
 async function appWith(log: Logger): Promise<RunningApp> {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'hubsync-log-'));
-  web = await createWebApp({ dataDir: dir, env: {}, demo: false, log, schedulerEveryMs: 0 });
-  await web.server.ready();
-  return web;
+  server = await startTestServer({ log });
+  return server.web;
 }
 
 describe('log format', () => {

@@ -16,8 +16,9 @@
  * update checks the etag again just before its `rename`, and the temp file is removed on every
  * failure. The flush is where the worker differs: the temp files of a message's jobs are written
  * first, then flushed together by one `syncfs` per file system (below) and published after it; a
- * folder's job alone, or where `syncfs` cannot be had, fsyncs its own file through the thread pool (a callback,
- * so the fsyncs of concurrent writes overlap). The other calls are synchronous inside the worker.
+ * folder's jobs fewer than `SYNCFS_MIN_BATCH`, or any where `syncfs` cannot be had, fsync their own
+ * files through the thread pool (a callback, so the fsyncs of concurrent writes overlap). The other
+ * calls are synchronous inside the worker.
  *
  * One worker per process (eval-worker.ts), shared by every vdir spoke; it needs only Node's own
  * modules (and, for `syncfs`, a shell and coreutils' `sync`).
