@@ -6,7 +6,7 @@ import type { Kysely } from 'kysely';
 import type { ConnectorFactory } from '../connectors/kit/contract.js';
 import { STORED_CARD_STATE, storedCard } from '../engine/run/entities.js';
 import { decodeState } from '../engine/run/state-json.js';
-import type { RunSummary, RunTotals } from '../engine/run/report.js';
+import type { ItemProblemReport, RunSummary, RunTotals } from '../engine/run/report.js';
 import type { Card } from '../model/card.js';
 import { cardSummary } from '../model/card-fields.js';
 import { listSpokes, type Hub, type Spoke } from '../store/hubs.js';
@@ -115,6 +115,30 @@ export async function hubRuns(db: Db, hubId: string, limit: number, since?: numb
     const s = JSON.parse(r.summary) as Partial<RunSummary>;
     return { id: r.id, kind: r.kind, status: r.status, startedAt: r.started_at, finishedAt: r.finished_at, undoneBy: r.undone_by, totals: s.totals ?? null };
   });
+}
+
+export interface RunProblems {
+  run: { id: string; kind: string; status: string; startedAt: number };
+  spokes: { name: string; problems: ItemProblemReport[]; count: number }[];
+}
+
+/**
+ * The per-item problems a run reported (bad data kept as written, files that could not be read,
+ * refused writes), as stored with its summary: at most `MAX_PROBLEMS` per spoke, with the full
+ * count. Without `runId`, the hub's last sync (or dry run) that has finished. Null when there is no
+ * such run. A problem is reported by the run that read the item: an item that has not changed
+ * since is not read again, so a later run does not repeat it.
+ */
+export async function runProblems(db: Db, hubId: string, runId?: string): Promise<RunProblems | null> {
+  let q = db.selectFrom('runs').selectAll().where('hub_id', '=', hubId);
+  q = runId !== undefined ? q.where('id', '=', runId) : q.where('kind', 'in', ['sync', 'dry-run']).where('status', '!=', 'running');
+  const row = await q.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+  if (!row) return null;
+  const s = JSON.parse(row.summary) as Partial<RunSummary>;
+  return {
+    run: { id: row.id, kind: row.kind, status: row.status, startedAt: row.started_at },
+    spokes: (s.spokes ?? []).map((sp) => ({ name: sp.name, problems: sp.problems ?? [], count: sp.problemCount ?? sp.problems?.length ?? 0 })),
+  };
 }
 
 export interface JournalRow {

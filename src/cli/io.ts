@@ -6,9 +6,30 @@ export interface Io {
   isTTY: boolean;
 }
 
+/**
+ * The reader of a pipe can go away first (`hubsync conflicts HUB | head`): the next write fails
+ * with EPIPE, and an unhandled stream error would end the process with a stack trace in the middle
+ * of its work. Writes to a closed pipe are dropped instead, and the command ends as it would have,
+ * with its own exit code (a sync still finishes and records its run).
+ */
+const closed = new WeakSet<NodeJS.WriteStream>();
+const guarded = new WeakSet<NodeJS.WriteStream>();
+
+function writeTo(stream: NodeJS.WriteStream, text: string): void {
+  if (!guarded.has(stream)) {
+    guarded.add(stream);
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+      closed.add(stream);
+    });
+  }
+  if (closed.has(stream)) return;
+  stream.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
 export const processIo: Io = {
-  out: (t) => void process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
-  err: (t) => void process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+  out: (t) => writeTo(process.stdout, t),
+  err: (t) => writeTo(process.stderr, t),
   isTTY: Boolean(process.stderr.isTTY),
 };
 

@@ -71,6 +71,20 @@ describe('the bundled CLI', () => {
     expect(r.err.trim().split('\n')[0]).toMatch(/Nowhere/);
   });
 
+  it('finishes its work quietly when the reader of its output has gone (`hubsync … | head`)', async () => {
+    const data = path.join(root.dir, 'pipe');
+    const child = spawn(process.execPath, [entry, '--data-dir', data, 'hub', 'create', 'Piped'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The read end closes before the CLI writes a byte: its first write fails with EPIPE.
+    child.stdout.destroy();
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    // It did what it was asked before the message it could not print.
+    expect(bundled('--data-dir', data, 'hub', 'list').out).toMatch(/^Piped /m);
+  });
+
   it('starts the web app (the lazily loaded chunk with fastify and pino)', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, [entry, '--data-dir', path.join(root.dir, 'web'), 'serve', '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -139,6 +139,28 @@ describe('hubsync CLI on vCard folders', () => {
     expect(conflicts).toEqual([]);
   });
 
+  it('lists a conflict over a long note on one line, cut short, with the full values in --json', async () => {
+    await threeFolders();
+    await ok(data, 'sync', 'Family');
+    const note = (who: string) => `${who} wrote this.\\nSecond paragraph: ${'lorem ipsum dolor sit amet '.repeat(20).trimEnd()}`;
+    for (const [dir, who] of [[a, 'Ann'], [b, 'Bob']] as const) {
+      for (const [name, card] of await cardsIn(dir)) {
+        if (!emailsOfCard(card).includes('person7@example.com')) continue;
+        const f = path.join(dir, name);
+        await writeFile(f, (await readFile(f, 'utf8')).replace('END:VCARD', `NOTE:${note(who)}\r\nEND:VCARD`));
+      }
+    }
+    await ok(data, 'sync', 'Family');
+    const lines = (await ok(data, 'conflicts', 'Family')).trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^ID +CONTACT +FIELD +KEPT +FROM +LOST +FROM$/);
+    expect(lines[1]).toMatch(/ note +(Ann|Bob) wrote this\.⏎Second paragraph: lorem ipsum[^⏎]*… +[ab] +(Ann|Bob) wrote this\.⏎Second.*… +[ab]$/);
+    expect(lines[1]?.length).toBeLessThan(250);
+    expect(lines[2]).toBe('Long values are cut short here (…); every value in full: hubsync conflicts "Family" --json');
+    const [conflict] = JSON.parse(await ok(data, 'conflicts', 'Family', '--json')) as { kept: string; lost: string }[];
+    expect([conflict?.kept, conflict?.lost].sort()).toEqual([note('Ann'), note('Bob')].map((n) => n.replace('\\n', '\n')));
+  });
+
   it('propagates a deletion, and the deleted contact can be restored', async () => {
     await threeFolders();
     await ok(data, 'sync', 'Family');
@@ -254,6 +276,32 @@ describe('hubsync CLI on vCard folders', () => {
     expect(out).toMatch(/broken\.vcf/);
     expect(await readFile(path.join(a, 'broken.vcf'), 'utf8')).toBe('this is not a vcard\n');
     expect(await peopleIn(b)).toEqual(['person1@example.com']);
+  });
+
+  it('lists the first ten problems of a spoke, and `hubsync problems` shows every one of them later', async () => {
+    // 25 files with a phone number that is not valid in France: each is synced, kept as written, and reported.
+    for (let i = 0; i < 25; i++) await writeVcf(a, `bad${i}.vcf`, person(i, { phones: [`+33 1 ${String(i).padStart(2, '0')}`] }));
+    await ok(data, 'hub', 'create', 'H');
+    await ok(data, 'spoke', 'add', 'H', 'a', '--type', 'vdir', '--path', a, '--region', 'FR');
+    const out = await ok(data, 'sync', 'H');
+    const runId = /\(run ([0-9a-f-]+)\)/.exec(out)?.[1];
+    const shown = out.split('\n').filter((l) => l.includes('problem: '));
+    expect(shown).toHaveLength(10);
+    // The item is named once, before its field, not again at the start of the message.
+    expect(shown[0]).toMatch(/^ {4}problem: bad\d+\.vcf \[TEL\]: "\+33 1 \d\d" is not a valid phone number \(kept as written\)$/);
+    expect(out).toContain(`… and 15 more problems: hubsync problems "H" --run ${runId}`);
+    expect(out).toMatch(/Total: .*25 problems\./);
+
+    // The next run reads nothing (the files did not change), and the listing still shows the first one's.
+    await ok(data, 'sync', 'H');
+    const later = await ok(data, 'problems', 'H', '--run', runId as string);
+    expect(later).toContain(`Run ${runId} (sync, `);
+    const items = later.split('\n').filter((l) => /^ {2}bad\d+\.vcf \[TEL\]/.test(l)).map((l) => /bad\d+\.vcf/.exec(l)?.[0]);
+    expect(new Set(items)).toEqual(new Set(Array.from({ length: 25 }, (_, i) => `bad${i}.vcf`)));
+    expect(await ok(data, 'problems', 'H')).toMatch(/: 0 problems\.\n$/);
+    const missing = await hubsync(data, 'problems', 'H', '--run', 'no-such-run');
+    expect(missing.code).toBe(1);
+    expect(missing.err).toBe('hubsync: Hub "H" has no run no-such-run (hubsync history "H" --runs).\n');
   });
 
   it('fails one spoke with a clear line naming hub and spoke, and syncs the others', async () => {

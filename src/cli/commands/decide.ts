@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { contactLabels } from '../../app/queries.js';
 import { confirmHeld, rejectHeld, resolveConflict, restoreContact, undoRun } from '../../engine/run/decisions.js';
 import { getHub, listSpokes } from '../../store/hubs.js';
-import { json, plural, table, when } from '../format.js';
+import { isCut, json, plural, table, when } from '../format.js';
 import { CliError } from '../io.js';
 import type { CliEnv } from '../main.js';
 import { collect, withApp } from './shared.js';
@@ -105,6 +105,9 @@ export function registerDecisionCommands(program: Command, env: CliEnv): void {
         if (out.length === 0) return env.io.out(`No open conflicts in hub "${hub.name}".`);
         const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
         env.io.out(table(['ID', 'CONTACT', 'FIELD', 'KEPT', 'FROM', 'LOST', 'FROM'], out.map((r) => [r.id, r.label, r.field, show(r.kept), r.keptFrom, show(r.lost), r.lostFrom])));
+        if (out.some((r) => isCut(show(r.kept)) || isCut(show(r.lost)))) {
+          env.io.out(`Long values are cut short here (…); every value in full: hubsync conflicts "${hub.name}" --json`);
+        }
       });
     });
 

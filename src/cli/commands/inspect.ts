@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { getHub, listSpokes } from '../../store/hubs.js';
 import type { Counts } from '../../engine/run/report.js';
-import { contactLabels, hubContact, hubContacts, hubJournal, hubRuns, hubStatus } from '../../app/queries.js';
-import { json, table, when } from '../format.js';
+import { contactLabels, hubContact, hubContacts, hubJournal, hubRuns, hubStatus, runProblems } from '../../app/queries.js';
+import { json, plural, problemLine, table, when } from '../format.js';
 
 const counts = (c: Counts): string => `+${c.created} ~${c.updated} -${c.deleted}`;
 import { CliError } from '../io.js';
@@ -57,6 +57,32 @@ export function registerInspectCommands(program: Command, env: CliEnv): void {
         );
         for (const s of spokeRows) if (s.lastError) env.io.out(`${s.name}: last error: ${s.lastError}`);
         for (const s of spokeRows) if (s.heldDeletes > 0) env.io.out(`${s.name}: ${s.heldDeletes} deletions held — review with: hubsync held "${hub.name}"`);
+      });
+    });
+
+  program
+    .command('problems <hub>')
+    .description("items a run could not take as they are (bad data kept as written, unreadable files, refused writes)")
+    .option('--run <id>', 'this run (hubsync history HUB --runs); default: the last sync')
+    .option('--json', 'machine-readable output')
+    .action(async (hubName: string, opts: { run?: string; json?: boolean }, cmd: Command) => {
+      await withApp(cmd, async (app) => {
+        const hub = await getHub(app.store.db, hubName);
+        const r = await runProblems(app.store.db, hub.id, opts.run);
+        if (r === null) {
+          if (opts.run !== undefined) throw new CliError(`Hub "${hub.name}" has no run ${opts.run} (hubsync history "${hub.name}" --runs).`);
+          return env.io.out(`Hub "${hub.name}" has not been synced yet.`);
+        }
+        if (opts.json) return env.io.out(json(r));
+        const total = r.spokes.reduce((n, s) => n + s.count, 0);
+        env.io.out(`Run ${r.run.id} (${r.run.kind}, ${when(r.run.startedAt)}): ${plural(total, 'problem')}.`);
+        for (const s of r.spokes) {
+          if (s.count === 0) continue;
+          env.io.out(`${s.name}: ${plural(s.count, 'problem')}`);
+          for (const p of s.problems) env.io.out(`  ${problemLine(p)}`);
+          if (s.count > s.problems.length) env.io.out(`  … ${s.count - s.problems.length} more were counted but not kept (a run keeps the first ${s.problems.length} of each spoke)`);
+        }
+        if (total > 0) env.io.out('An item is reported by the run that read it; one that has not changed since is not reported again.');
       });
     });
 

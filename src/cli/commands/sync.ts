@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { syncHub } from '../../engine/run/sync-hub.js';
 import type { RunSummary, SpokeReport } from '../../engine/run/report.js';
-import { json, plural } from '../format.js';
+import { json, plural, problemLine } from '../format.js';
 import type { Io } from '../io.js';
 import type { CliEnv } from '../main.js';
 import { progressLine } from '../progress.js';
@@ -36,6 +36,13 @@ export function registerSyncCommand(program: Command, env: CliEnv, setExit: (cod
     });
 }
 
+/**
+ * Problems listed per spoke in the summary; the rest are one command away (`hubsync problems`). A
+ * first sync of an address book nobody had checked can report hundreds (phone numbers that are not
+ * valid, kept as written), and they had scrolled the totals off the screen.
+ */
+const PROBLEMS_SHOWN = 10;
+
 function counts(c: { created: number; updated: number; deleted: number }): string {
   return `+${c.created} ~${c.updated} -${c.deleted}`;
 }
@@ -44,7 +51,7 @@ export function printSummary(io: Io, r: RunSummary): void {
   const dry = r.kind === 'dry-run';
   io.out('Counts are +created ~updated -deleted.');
   io.out(`${dry ? 'Dry run of' : 'Synced'} hub "${r.hub}" (run ${r.runId}) in ${((r.finishedAt - r.startedAt) / 1000).toFixed(1)} s${dry ? ' — nothing was changed' : ''}:`);
-  for (const s of r.spokes) printSpoke(io, s, dry);
+  for (const s of r.spokes) printSpoke(io, s, dry, r.hub, r.runId);
   const t = r.totals;
   io.out(
     `Total: hub ${counts(t.hub)}, spokes ${counts(t.spokes)}${dry ? ' (would be written)' : ''}` +
@@ -54,7 +61,7 @@ export function printSummary(io: Io, r: RunSummary): void {
   );
 }
 
-function printSpoke(io: Io, s: SpokeReport, dry: boolean): void {
+function printSpoke(io: Io, s: SpokeReport, dry: boolean, hub: string, runId: string): void {
   if (s.status !== 'ok') {
     io.out(`  ${s.name}: ${s.status === 'needs-sign-in' ? 'NEEDS SIGN-IN' : 'FAILED'} — ${s.error ?? ''}`);
     return;
@@ -69,6 +76,8 @@ function printSpoke(io: Io, s: SpokeReport, dry: boolean): void {
   if (s.outbound.held) io.out(`    ${plural(s.outbound.held, 'deletion')} to this spoke held: too many at once to apply without confirmation`);
   if (s.inbound.reviews) io.out(`    ${plural(s.inbound.reviews, 'possible duplicate')} to review (hubsync review)`);
   if (dry) for (const p of s.planned) io.out(`    would ${p.op} ${p.label}${p.fields ? ` (${p.fields.join(', ')})` : ''}`);
-  for (const p of s.problems) io.out(`    problem: ${p.item}${p.field ? ` [${p.field}]` : ''}: ${p.message}`);
-  if (s.problemCount > s.problems.length) io.out(`    … and ${s.problemCount - s.problems.length} more problems (use --json)`);
+  for (const p of s.problems.slice(0, PROBLEMS_SHOWN)) io.out(`    problem: ${problemLine(p)}`);
+  if (s.problemCount > PROBLEMS_SHOWN) {
+    io.out(`    … and ${plural(s.problemCount - PROBLEMS_SHOWN, 'more problem')}: hubsync problems "${hub}" --run ${runId}`);
+  }
 }
