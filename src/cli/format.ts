@@ -67,15 +67,3 @@ export function plural(n: number, one: string, many = `${one}s`): string {
 export function json(value: unknown): string {
   return JSON.stringify(value, null, 2);
 }
-
-/**
- * One item's problem: `item [FIELD]: message`. Connectors write messages that name the item on their
- * own (they are also logged and shown alone), so a message that starts with the item's id is not
- * prefixed with it again, and one that names it further on is printed as it is.
- */
-export function problemLine(p: { item: string; field?: string | undefined; message: string }): string {
-  const field = p.field ? ` [${p.field}]` : '';
-  if (p.message.startsWith(`${p.item}: `)) return `${p.item}${field}: ${p.message.slice(p.item.length + 2)}`;
-  if (p.message.includes(p.item)) return `${p.message}${field}`;
-  return `${p.item}${field}: ${p.message}`;
-}

@@ -6,10 +6,10 @@
  * first two-way sync; Sync now.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { heldDeletes, hubContact, hubContacts, hubJournal, hubRuns, hubStatus, openConflicts, type RunRow } from '../app/queries.js';
+import { heldDeletes, hubContact, hubContacts, hubJournal, hubRuns, hubStatus, openConflicts, runProblems, type RunRow } from '../app/queries.js';
 import { confirmHeld, rejectHeld, resolveConflict, restoreContact, undoRun } from '../engine/run/decisions.js';
 import { spokeOptionsSchema, writePolicy, type SpokeOptions } from '../engine/plan/options.js';
-import type { RunSummary } from '../engine/run/report.js';
+import { problemLine, type RunSummary } from '../engine/run/report.js';
 import { syncHub, type EngineDeps } from '../engine/run/sync-hub.js';
 import type { ConnectorEnv } from '../connectors/kit/contract.js';
 import { getSpoke, listSpokes, removeSpoke, setSpokeOptions, type Hub, type Spoke } from '../store/hubs.js';
@@ -230,9 +230,10 @@ ${invitations.map((i) => html`<tr><td>${i.email}</td><td><span class="state">${t
 ${activityChart(t, runs, deps.now(), req.hs.lang)}
 
 <h2>${t('runs.title')}</h2>
-${runs.length === 0 ? html`<p class="muted">${t('runs.none')}</p>` : html`<table><thead><tr><th>${t('runs.when')}</th><th>${t('runs.kind')}</th><th>${t('runs.status')}</th><th>${t('runs.hub')}</th><th>${t('runs.spokes')}</th><th></th></tr></thead><tbody>
+${runs.length === 0 ? html`<p class="muted">${t('runs.none')}</p>` : html`<table><thead><tr><th>${t('runs.when')}</th><th>${t('runs.kind')}</th><th>${t('runs.status')}</th><th>${t('runs.hub')}</th><th>${t('runs.spokes')}</th><th>${t('runs.problems')}</th><th></th></tr></thead><tbody>
 ${runs.slice(0, 15).map((r) => html`<tr><td>${when(req, r.startedAt)}</td><td>${t(`run.kind.${r.kind}` as 'run.kind.sync')}</td><td>${t(`run.status.${r.status}` as 'run.status.ok')}</td>
 <td>${r.totals ? `+${r.totals.hub.created} ~${r.totals.hub.updated} −${r.totals.hub.deleted}` : ''}</td><td>${r.totals ? `+${r.totals.spokes.created} ~${r.totals.spokes.updated} −${r.totals.spokes.deleted}` : ''}</td>
+<td>${r.totals?.problems ? html`<a href="/hubs/${hub.id}/runs/${r.id}/problems">${String(r.totals.problems)}</a>` : ''}</td>
 <td>${r.undoneBy ? html`<span class="small muted">${t('runs.undone')}</span>` : r.kind === 'sync' || r.kind === 'decision' || r.kind === 'undo' ? postButton(req, `/hubs/${hub.id}/runs/${r.id}/undo`, t('runs.undo'), { cls: 'secondary' }) : ''}</td></tr>`)}
 </tbody></table>`}
 
@@ -302,6 +303,23 @@ ${runs.slice(0, 15).map((r) => html`<tr><td>${when(req, r.startedAt)}</td><td>${
     const r = await decide(req, hub, () => undoRun(decisionDeps(), hub.id, req.params.runId));
     if (r) await flash(req, req.hs.t('runs.undoneFlash', { n: String(r.contacts) }));
     return reply.redirect(`/hubs/${hub.id}`);
+  });
+
+  // What a run reported about single items (bad data kept as written, unreadable items, refused writes).
+  app.get('/hubs/:hubId/runs/:runId/problems', async (req: FastifyRequest<{ Params: { hubId: string; runId: string } }>, reply) => {
+    const t = req.hs.t;
+    const hub = await hubOf(req);
+    const r = await runProblems(deps.db, hub.id, req.params.runId);
+    if (!r) throw new HttpError(404, t('error.notFound'));
+    const total = r.spokes.reduce((n, sp) => n + sp.count, 0);
+    return sendPage(reply, layout(req, deps, t('problems.title'), html`
+<p><a href="/hubs/${hub.id}">← ${hub.name}</a></p>
+<h1>${t('problems.title')}</h1>
+<p>${t('problems.intro', { when: when(req, r.run.startedAt), n: String(total) })}</p>
+${r.spokes.filter((sp) => sp.count > 0).map((sp) => html`<h2>${sp.name}</h2>
+<ul class="problems">${sp.problems.map((p) => html`<li>${problemLine(p)}</li>`)}</ul>
+${sp.count > sp.problems.length ? html`<p class="small muted">${t('problems.more', { n: String(sp.count - sp.problems.length) })}</p>` : ''}`)}
+<p class="small muted">${t('problems.once')}</p>`, { wide: true }));
   });
 
   // Contacts: search, one contact's history across spokes, restore.

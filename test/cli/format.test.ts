@@ -4,7 +4,8 @@
  */
 import stringWidth from 'string-width';
 import { describe, expect, it } from 'vitest';
-import { MAX_CELL_WIDTH, cell, isCut, problemLine, table } from '../../src/cli/format.js';
+import { MAX_CELL_WIDTH, cell, isCut, table } from '../../src/cli/format.js';
+import { problemLine } from '../../src/engine/run/report.js';
 
 describe('table cells', () => {
   it.each([

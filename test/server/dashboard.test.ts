@@ -118,3 +118,22 @@ describe('conflicts', () => {
 function readFileText(f: string): string {
   return readFileSync(f, 'utf8');
 }
+
+describe('problems with single contacts', () => {
+  it('a run that reported problems links to them from the runs table, every one named with its file and field', async () => {
+    writeFileSync(path.join(folderA, 'not-a-card.vcf'), 'hello\n');
+    writeFileSync(path.join(folderA, 'bad-phone.vcf'), vcard('bp', 'Bad Phone', 'bp@example.com', 'TEL:<b>call me</b>\r\n'));
+    const run = await ts.web.deps.runner.run(hubId, { reason: 'manual' });
+    expect(run?.totals.problems).toBe(2);
+    const hub = await owner.get(`/hubs/${hubId}`);
+    const link = `/hubs/${hubId}/runs/${run?.runId}/problems`;
+    expect(hub.body).toContain(`<a href="${link}">2</a>`);
+    const page = await owner.get(link);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('<h2>A</h2>');
+    expect(page.body).toContain('<li>not-a-card.vcf is not a readable vCard');
+    // What a file says is shown as text, never as markup.
+    expect(page.body).toContain('<li>bad-phone.vcf [TEL]: no digits in phone number &#34;&#60;b&#62;call me&#60;/b&#62;&#34; (kept as written)</li>');
+    expect((await owner.get(`/hubs/${hubId}/runs/no-such-run/problems`)).status).toBe(404);
+  });
+});

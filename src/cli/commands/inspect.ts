@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { getHub, listSpokes } from '../../store/hubs.js';
-import type { Counts } from '../../engine/run/report.js';
+import { problemLine, type Counts } from '../../engine/run/report.js';
 import { contactLabels, hubContact, hubContacts, hubJournal, hubRuns, hubStatus, runProblems } from '../../app/queries.js';
-import { json, plural, problemLine, table, when } from '../format.js';
+import { json, plural, table, when } from '../format.js';
 
 const counts = (c: Counts): string => `+${c.created} ~${c.updated} -${c.deleted}`;
 import { CliError } from '../io.js';

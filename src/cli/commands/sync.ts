@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { syncHub } from '../../engine/run/sync-hub.js';
-import type { RunSummary, SpokeReport } from '../../engine/run/report.js';
-import { json, plural, problemLine } from '../format.js';
+import { problemLine, type RunSummary, type SpokeReport } from '../../engine/run/report.js';
+import { json, plural } from '../format.js';
 import type { Io } from '../io.js';
 import type { CliEnv } from '../main.js';
 import { progressLine } from '../progress.js';

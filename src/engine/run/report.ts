@@ -89,6 +89,18 @@ export function addProblem(r: SpokeReport, p: ItemProblemReport): void {
   if (r.problems.length < MAX_PROBLEMS) r.problems.push(p);
 }
 
+/**
+ * One item's problem: `item [FIELD]: message`. Connectors write messages that name the item on their
+ * own (they are also logged and shown alone), so a message that starts with the item's id is not
+ * prefixed with it again, and one that names it further on is printed as it is.
+ */
+export function problemLine(p: ItemProblemReport): string {
+  const field = p.field ? ` [${p.field}]` : '';
+  if (p.message.startsWith(`${p.item}: `)) return `${p.item}${field}: ${p.message.slice(p.item.length + 2)}`;
+  if (p.message.includes(p.item)) return `${p.message}${field}`;
+  return `${p.item}${field}: ${p.message}`;
+}
+
 export function addPlanned(r: SpokeReport, p: PlannedOp): void {
   if (r.planned.length < MAX_PLANNED) r.planned.push(p);
 }
