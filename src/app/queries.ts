@@ -60,7 +60,8 @@ export interface HubStatus {
   deletedContacts: number;
   openConflicts: number;
   possibleDuplicates: number;
-  lastRun: { id: string; startedAt: number; finishedAt: number | null; status: string } | null;
+  /** The hub's last sync; `problems`: how many per-item problems it reported (`runProblems`). */
+  lastRun: { id: string; startedAt: number; finishedAt: number | null; status: string; problems: number } | null;
   spokes: SpokeStatusRow[];
 }
 
@@ -92,7 +93,9 @@ export async function hubStatus(db: Db, hub: Hub, factories: ReadonlyMap<string,
     deletedContacts,
     openConflicts,
     possibleDuplicates,
-    lastRun: lastRun ? { id: lastRun.id, startedAt: lastRun.started_at, finishedAt: lastRun.finished_at, status: lastRun.status } : null,
+    lastRun: lastRun
+      ? { id: lastRun.id, startedAt: lastRun.started_at, finishedAt: lastRun.finished_at, status: lastRun.status, problems: (JSON.parse(lastRun.summary) as Partial<RunSummary>).totals?.problems ?? 0 }
+      : null,
     spokes: rows,
   };
 }

@@ -3,7 +3,7 @@
  * checks as the pages; POSTs need the CSRF token from GET /api/session in `x-csrf-token`.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { hubContacts, hubRuns, hubStatus } from '../app/queries.js';
+import { hubContacts, hubRuns, hubStatus, runProblems } from '../app/queries.js';
 import type { ServerDeps } from './context.js';
 import { HttpError } from './server.js';
 import { orgHub, orgHubs, type Session } from './tenancy.js';
@@ -55,6 +55,17 @@ export function registerApiRoutes(app: FastifyInstance, deps: ServerDeps): void 
     const hub = await orgHub(deps.db, session(req).user.orgId, req.params.hubId);
     return hubRuns(deps.db, hub.id, 100);
   });
+
+  app.get(
+    '/api/hubs/:hubId/runs/:runId/problems',
+    { schema: { tags, summary: "A run's problems with single items (at most 100 per spoke, with the full count)", params: { type: 'object', properties: { hubId: { type: 'string' }, runId: { type: 'string' } }, required: ['hubId', 'runId'] }, response: { 404: error } } },
+    async (req: FastifyRequest<{ Params: { hubId: string; runId: string } }>) => {
+      const hub = await orgHub(deps.db, session(req).user.orgId, req.params.hubId);
+      const r = await runProblems(deps.db, hub.id, req.params.runId);
+      if (!r) throw new HttpError(404, 'Not found.');
+      return r;
+    },
+  );
 
   app.get(
     '/api/hubs/:hubId/contacts',

@@ -291,6 +291,7 @@ describe('hubsync CLI on vCard folders', () => {
     expect(shown[0]).toMatch(/^ {4}problem: bad\d+\.vcf \[TEL\]: "\+33 1 \d\d" is not a valid phone number \(kept as written\)$/);
     expect(out).toContain(`… and 15 more problems: hubsync problems "H" --run ${runId}`);
     expect(out).toMatch(/Total: .*25 problems\./);
+    expect(await ok(data, 'status', 'H')).toContain('It reported 25 problems with single contacts: hubsync problems "H"');
 
     // The next run reads nothing (the files did not change), and the listing still shows the first one's.
     await ok(data, 'sync', 'H');

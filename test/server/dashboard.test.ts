@@ -135,5 +135,9 @@ describe('problems with single contacts', () => {
     // What a file says is shown as text, never as markup.
     expect(page.body).toContain('<li>bad-phone.vcf [TEL]: no digits in phone number &#34;&#60;b&#62;call me&#60;/b&#62;&#34; (kept as written)</li>');
     expect((await owner.get(`/hubs/${hubId}/runs/no-such-run/problems`)).status).toBe(404);
+    // The same through the API.
+    const api = JSON.parse((await owner.get(`/api/hubs/${hubId}/runs/${run?.runId}/problems`)).body) as { spokes: { name: string; count: number; problems: { item: string }[] }[] };
+    expect(api.spokes.find((s) => s.name === 'A')).toMatchObject({ count: 2, problems: [{ item: expect.stringMatching(/\.vcf$/) }, { item: expect.stringMatching(/\.vcf$/) }] });
+    expect(JSON.parse((await owner.get(`/api/hubs/${hubId}`)).body)).toMatchObject({ lastRun: { id: run?.runId, problems: 2 } });
   });
 });

@@ -48,6 +48,7 @@ export function registerInspectCommands(program: Command, env: CliEnv): void {
         if (opts.json) return env.io.out(json(out));
         env.io.out(`Hub "${hub.name}" (${hub.object}): ${contacts} contacts, ${deleted} deleted, ${conflicts} open conflicts, ${reviews} possible duplicates.`);
         env.io.out(`Last run: ${lastRun ? `${when(lastRun.startedAt)} (${lastRun.status}, run ${lastRun.id})` : 'never'}`);
+        if (lastRun && lastRun.problems > 0) env.io.out(`It reported ${plural(lastRun.problems, 'problem')} with single contacts: hubsync problems "${hub.name}"`);
         if (spokeRows.length === 0) return env.io.out(`No spokes yet: hubsync spoke add "${hub.name}" NAME --type vdir --path DIR`);
         env.io.out(
           table(
