@@ -43,6 +43,40 @@ export async function contactLabels(db: Db, ids: readonly string[]): Promise<Map
 
 const count = async (q: Promise<{ n: number } | undefined>): Promise<number> => Number((await q)?.n ?? 0);
 
+export interface OpenReview {
+  id: string;
+  spokeId: string;
+  /** The spoke's item the contact came from. */
+  item: string;
+  contact: string;
+  candidates: { entityId: string; score: number }[];
+}
+
+/**
+ * Possible duplicates still worth a look: open, with the contact and at least one of the contacts
+ * it resembles not deleted. A person who settles one by deleting a copy (what `hubsync review`
+ * suggests) should not find it listed still.
+ */
+export async function openReviews(db: Db, hubId: string): Promise<OpenReview[]> {
+  const rows = await db
+    .selectFrom('reviews')
+    .innerJoin('entities', 'entities.id', 'reviews.entity_id')
+    .select(['reviews.id', 'reviews.spoke_id', 'reviews.remote_id', 'reviews.entity_id', 'reviews.candidates'])
+    .where('reviews.hub_id', '=', hubId)
+    .where('reviews.status', '=', 'open')
+    .where('entities.deleted', '=', 0)
+    .orderBy('reviews.id')
+    .execute();
+  const all = rows.map((r) => ({ id: r.id, spokeId: r.spoke_id, item: r.remote_id, contact: r.entity_id, candidates: JSON.parse(r.candidates) as { entityId: string; score: number }[] }));
+  const ids = [...new Set(all.flatMap((r) => r.candidates.map((c) => c.entityId)))];
+  const live = new Set<string>();
+  for (let i = 0; i < ids.length; i += 500) {
+    const found = await db.selectFrom('entities').select('id').where('id', 'in', ids.slice(i, i + 500)).where('deleted', '=', 0).execute();
+    for (const e of found) live.add(e.id);
+  }
+  return all.map((r) => ({ ...r, candidates: r.candidates.filter((c) => live.has(c.entityId)) })).filter((r) => r.candidates.length > 0);
+}
+
 export interface SpokeStatusRow {
   spoke: Spoke;
   readOnly: boolean;
@@ -70,7 +104,7 @@ export async function hubStatus(db: Db, hub: Hub, factories: ReadonlyMap<string,
   const contacts = await count(db.selectFrom('entities').select((eb) => eb.fn.countAll<number>().as('n')).where('hub_id', '=', hub.id).where('deleted', '=', 0).executeTakeFirst());
   const deletedContacts = await count(db.selectFrom('entities').select((eb) => eb.fn.countAll<number>().as('n')).where('hub_id', '=', hub.id).where('deleted', '=', 1).executeTakeFirst());
   const openConflicts = await count(db.selectFrom('conflicts').select((eb) => eb.fn.countAll<number>().as('n')).where('hub_id', '=', hub.id).where('status', '=', 'open').executeTakeFirst());
-  const possibleDuplicates = await count(db.selectFrom('reviews').select((eb) => eb.fn.countAll<number>().as('n')).where('hub_id', '=', hub.id).where('status', '=', 'open').executeTakeFirst());
+  const possibleDuplicates = (await openReviews(db, hub.id)).length;
   const lastRun = await db.selectFrom('runs').selectAll().where('hub_id', '=', hub.id).where('kind', '=', 'sync').orderBy('started_at', 'desc').limit(1).executeTakeFirst();
   const rows: SpokeStatusRow[] = [];
   for (const s of spokes) {
@@ -128,13 +162,14 @@ export interface RunProblems {
 /**
  * The per-item problems a run reported (bad data kept as written, files that could not be read,
  * refused writes), as stored with its summary: at most `MAX_PROBLEMS` per spoke, with the full
- * count. Without `runId`, the hub's last sync (or dry run) that has finished. Null when there is no
- * such run. A problem is reported by the run that read the item: an item that has not changed
- * since is not read again, so a later run does not repeat it.
+ * count. Without `runId`, the hub's last finished sync (the run `hubStatus` calls the last one, unless
+ * that is still running). Null when there is no such run. A problem is reported by the run that
+ * read the item: an item that has not changed since is not read again, so a later run does not
+ * repeat it.
  */
 export async function runProblems(db: Db, hubId: string, runId?: string): Promise<RunProblems | null> {
   let q = db.selectFrom('runs').selectAll().where('hub_id', '=', hubId);
-  q = runId !== undefined ? q.where('id', '=', runId) : q.where('kind', 'in', ['sync', 'dry-run']).where('status', '!=', 'running');
+  q = runId !== undefined ? q.where('id', '=', runId) : q.where('kind', '=', 'sync').where('status', '!=', 'running');
   const row = await q.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
   if (!row) return null;
   const s = JSON.parse(row.summary) as Partial<RunSummary>;

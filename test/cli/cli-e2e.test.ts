@@ -305,6 +305,35 @@ describe('hubsync CLI on vCard folders', () => {
     expect(missing.err).toBe('hubsync: Hub "H" has no run no-such-run (hubsync history "H" --runs).\n');
   });
 
+  it('lists possible duplicates with the item they came from and what to do about them', async () => {
+    await writeVcf(a, 'ann.vcf', person(1, { uid: 'a1' }));
+    // Two items of one folder both resemble Ann: neither is linked to her, both are listed.
+    await writeVcf(b, 'ann-home.vcf', person(1, { uid: 'b1' }));
+    await writeVcf(b, 'ann-work.vcf', person(1, { uid: 'b2', extra: ['TITLE:Engineer'] }));
+    await ok(data, 'hub', 'create', 'H');
+    await ok(data, 'spoke', 'add', 'H', 'a', '--type', 'vdir', '--path', a, '--allow-create');
+    await ok(data, 'spoke', 'add', 'H', 'b', '--type', 'vdir', '--path', b, '--allow-create');
+    expect(await ok(data, 'sync', 'H')).toContain('2 possible duplicates to review (hubsync review)');
+    const text = await ok(data, 'review', 'H');
+    expect(text).toMatch(/^\S+: Given1 Family1 <person1@example\.com> \(ann-home\.vcf in b, contact \S+\) resembles:$/m);
+    expect(text).toMatch(/^\S+: Given1 Family1 <person1@example\.com> \(ann-work\.vcf in b, contact \S+\) resembles:$/m);
+    expect(text).toContain('Not the same: hubsync review "H" --dismiss ID');
+    const reviews = JSON.parse(await ok(data, 'review', 'H', '--json')) as { id: string; item: string; contact: string }[];
+    expect(reviews.map((r) => r.item).sort()).toEqual(['ann-home.vcf', 'ann-work.vcf']);
+
+    // Doing what it says: the work copy is the same person; deleting it where it came from deletes that contact.
+    await unlink(path.join(b, 'ann-work.vcf'));
+    await ok(data, 'sync', 'H');
+    const deleted = JSON.parse(await ok(data, 'contacts', 'H', '--deleted', '--json')) as { id: string }[];
+    expect(deleted.map((c) => c.id)).toEqual([reviews.find((r) => r.item === 'ann-work.vcf')?.contact]);
+    // The other one is not the same person after all.
+    const home = reviews.find((r) => r.item === 'ann-home.vcf')?.id as string;
+    expect(await ok(data, 'review', 'H', '--dismiss', home)).toBe(`Dismissed ${home}.\n`);
+    // Nothing is left to review: the deleted contact's entry went with it.
+    expect(JSON.parse(await ok(data, 'review', 'H', '--json'))).toEqual([]);
+    expect(await ok(data, 'status', 'H')).toMatch(/, 0 possible duplicates\./);
+  });
+
   it('fails one spoke with a clear line naming hub and spoke, and syncs the others', async () => {
     await writeVcf(a, 'a1.vcf', person(1));
     await ok(data, 'hub', 'create', 'H');

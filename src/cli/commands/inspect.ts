@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { getHub, listSpokes } from '../../store/hubs.js';
 import { problemLine, type Counts } from '../../engine/run/report.js';
-import { contactLabels, hubContact, hubContacts, hubJournal, hubRuns, hubStatus, runProblems } from '../../app/queries.js';
+import { contactLabels, hubContact, hubContacts, hubJournal, hubRuns, hubStatus, openReviews, runProblems } from '../../app/queries.js';
 import { json, plural, table, when } from '../format.js';
 
 const counts = (c: Counts): string => `+${c.created} ~${c.updated} -${c.deleted}`;
@@ -157,24 +157,28 @@ export function registerInspectCommands(program: Command, env: CliEnv): void {
           if (Number(r.numUpdatedRows) === 0) throw new CliError(`Hub "${hub.name}" has no possible duplicate ${opts.dismiss}.`);
           return env.io.out(`Dismissed ${opts.dismiss}.`);
         }
-        const rows = await db.selectFrom('reviews').selectAll().where('hub_id', '=', hub.id).where('status', '=', 'open').orderBy('id').execute();
+        const rows = await openReviews(db, hub.id);
         const spokes = new Map((await listSpokes(db, hub.id)).map((s) => [s.id, s.name]));
-        const ids = [...new Set(rows.flatMap((r) => [r.entity_id, ...(JSON.parse(r.candidates) as { entityId: string }[]).map((c) => c.entityId)]))];
-        const labels = await contactLabels(db, ids);
+        const labels = await contactLabels(db, rows.flatMap((r) => [r.contact, ...r.candidates.map((c) => c.entityId)]));
         const out = rows.map((r) => ({
           id: r.id,
-          spoke: spokes.get(r.spoke_id) ?? r.spoke_id,
-          item: r.remote_id,
-          contact: r.entity_id,
-          label: labels.get(r.entity_id) ?? '',
-          candidates: (JSON.parse(r.candidates) as { entityId: string; score: number }[]).map((c) => ({ ...c, label: labels.get(c.entityId) ?? '' })),
+          spoke: spokes.get(r.spokeId) ?? r.spokeId,
+          item: r.item,
+          contact: r.contact,
+          label: labels.get(r.contact) ?? '',
+          candidates: r.candidates.map((c) => ({ ...c, label: labels.get(c.entityId) ?? '' })),
         }));
         if (opts.json) return env.io.out(json(out));
         if (out.length === 0) return env.io.out('No possible duplicates to review.');
         for (const r of out) {
-          env.io.out(`${r.id}: ${r.label} (from ${r.spoke}, contact ${r.contact}) resembles:`);
+          env.io.out(`${r.id}: ${r.label} (${r.item} in ${r.spoke}, contact ${r.contact}) resembles:`);
           for (const c of r.candidates) env.io.out(`    ${c.entityId} ${c.label} (score ${c.score})`);
         }
+        env.io.out(
+          'Each was kept as a contact of its own. The same person? Put what you want to keep in the other contact, ' +
+            'delete this item where it came from, and sync (a deleted contact can be brought back: hubsync restore). ' +
+            `Not the same: hubsync review "${hub.name}" --dismiss ID`,
+        );
       });
     });
 }
