@@ -10,6 +10,7 @@ import type { ItemProblemReport, RunSummary, RunTotals } from '../engine/run/rep
 import type { Card } from '../model/card.js';
 import { cardSummary } from '../model/card-fields.js';
 import { listSpokes, type Hub, type Spoke } from '../store/hubs.js';
+import { openReviews } from './reviews.js';
 import type { Schema } from '../store/schema.js';
 
 type Db = Kysely<Schema>;
@@ -42,40 +43,6 @@ export async function contactLabels(db: Db, ids: readonly string[]): Promise<Map
 }
 
 const count = async (q: Promise<{ n: number } | undefined>): Promise<number> => Number((await q)?.n ?? 0);
-
-export interface OpenReview {
-  id: string;
-  spokeId: string;
-  /** The spoke's item the contact came from. */
-  item: string;
-  contact: string;
-  candidates: { entityId: string; score: number }[];
-}
-
-/**
- * Possible duplicates still worth a look: open, with the contact and at least one of the contacts
- * it resembles not deleted. A person who settles one by deleting a copy (what `hubsync review`
- * suggests) should not find it listed still.
- */
-export async function openReviews(db: Db, hubId: string): Promise<OpenReview[]> {
-  const rows = await db
-    .selectFrom('reviews')
-    .innerJoin('entities', 'entities.id', 'reviews.entity_id')
-    .select(['reviews.id', 'reviews.spoke_id', 'reviews.remote_id', 'reviews.entity_id', 'reviews.candidates'])
-    .where('reviews.hub_id', '=', hubId)
-    .where('reviews.status', '=', 'open')
-    .where('entities.deleted', '=', 0)
-    .orderBy('reviews.id')
-    .execute();
-  const all = rows.map((r) => ({ id: r.id, spokeId: r.spoke_id, item: r.remote_id, contact: r.entity_id, candidates: JSON.parse(r.candidates) as { entityId: string; score: number }[] }));
-  const ids = [...new Set(all.flatMap((r) => r.candidates.map((c) => c.entityId)))];
-  const live = new Set<string>();
-  for (let i = 0; i < ids.length; i += 500) {
-    const found = await db.selectFrom('entities').select('id').where('id', 'in', ids.slice(i, i + 500)).where('deleted', '=', 0).execute();
-    for (const e of found) live.add(e.id);
-  }
-  return all.map((r) => ({ ...r, candidates: r.candidates.filter((c) => live.has(c.entityId)) })).filter((r) => r.candidates.length > 0);
-}
 
 export interface SpokeStatusRow {
   spoke: Spoke;

@@ -1,12 +1,14 @@
 /**
  * The hub dashboard and each spoke's page: state per spoke with live progress, last and next
- * run, counts; held mass deletions to confirm or reject; conflicts (both values, pick one);
+ * run, counts; held mass deletions to confirm or reject; conflicts (both values, pick one); possible
+ * duplicates (dismiss);
  * invitations; activity over time; runs with undo; the searchable contact list with each
  * contact's history and restore; a spoke's Sync options with the preview (dry run) before its
  * first two-way sync; Sync now.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { heldDeletes, hubContact, hubContacts, hubJournal, hubRuns, hubStatus, openConflicts, runProblems, type RunRow } from '../app/queries.js';
+import { contactLabels, heldDeletes, hubContact, hubContacts, hubJournal, hubRuns, hubStatus, openConflicts, runProblems, type RunRow } from '../app/queries.js';
+import { dismissReview, openReviews } from '../app/reviews.js';
 import { confirmHeld, rejectHeld, resolveConflict, restoreContact, undoRun } from '../engine/run/decisions.js';
 import { spokeOptionsSchema, writePolicy, type SpokeOptions } from '../engine/plan/options.js';
 import { problemLine, type RunSummary } from '../engine/run/report.js';
@@ -156,6 +158,9 @@ export function registerHubRoutes(app: FastifyInstance, deps: ServerDeps): void 
     const running = deps.runner.progress(hub.id);
     const held = await heldDeletes(deps.db, hub.id);
     const conflicts = await openConflicts(deps.db, hub.id);
+    const reviews = await openReviews(deps.db, hub.id);
+    const reviewLabels = await contactLabels(deps.db, reviews.flatMap((r) => [r.contact, ...r.candidates.map((c) => c.entityId)]));
+    const spokeNames = new Map(st.spokes.map((row) => [row.spoke.id, row.spoke.name]));
     const invitations = await hubInvitations(deps.db, session(req).user.orgId, hub.id, deps.now());
     const invited = await invitationSpokeIds(deps.db, hub.id);
     const runs = await hubRuns(deps.db, hub.id, 500, deps.now() - 15 * 86_400_000);
@@ -175,6 +180,7 @@ export function registerHubRoutes(app: FastifyInstance, deps: ServerDeps): void 
   <div><b>${String(st.openConflicts)}</b>${t('hub.conflicts')}</div>
   <div><b>${String(held.length)}</b>${t('hub.held')}</div>
   <div><b>${String(st.deletedContacts)}</b>${t('hub.deleted')}</div>
+  <div><b>${String(reviews.length)}</b>${t('hub.reviews')}</div>
 </div>
 <p id="progress" role="status" aria-live="polite" data-progress-url="/hubs/${hub.id}/progress" data-running="${running ? '1' : '0'}">${progressText(t, hub.id) ?? (st.lastRun ? t('hub.lastRun', { when: when(req, st.lastRun.startedAt), status: t(`run.status.${st.lastRun.status}` as 'run.status.ok') }) : t('hub.neverRun'))}</p>
 <div class="actions">
@@ -218,6 +224,15 @@ ${conflicts.length > 0 ? html`<h2 id="conflicts">${t('conflicts.title')}</h2>
 ${conflicts.map((c) => html`<tr><td><a href="/hubs/${hub.id}/contacts/${c.contact}">${c.label}</a></td><td>${c.path}</td>
 <td>${valueText(c.kept)} <span class="small muted">(${c.keptOrigin})</span><br>${postButton(req, `/hubs/${hub.id}/conflicts/${c.id}`, t('conflicts.keepThis'), { cls: 'secondary', fields: { keep: 'kept' } })}</td>
 <td>${valueText(c.lost)} <span class="small muted">(${c.lostOrigin})</span><br>${postButton(req, `/hubs/${hub.id}/conflicts/${c.id}`, t('conflicts.useThis'), { cls: 'secondary', fields: { keep: 'lost' } })}</td></tr>`)}
+</tbody></table>` : ''}
+
+${reviews.length > 0 ? html`<h2 id="reviews">${t('reviews.title')}</h2>
+<p>${t('reviews.intro')}</p>
+<table><thead><tr><th>${t('reviews.contact')}</th><th>${t('reviews.from')}</th><th>${t('reviews.resembles')}</th><th></th></tr></thead><tbody>
+${reviews.slice(0, 200).map((r) => html`<tr><td><a href="/hubs/${hub.id}/contacts/${r.contact}">${reviewLabels.get(r.contact) || t('contacts.noName')}</a></td>
+<td>${spokeNames.get(r.spokeId) ?? ''} <span class="small muted">(${r.item})</span></td>
+<td>${r.candidates.map((c, i) => html`${i > 0 ? html`<br>` : ''}<a href="/hubs/${hub.id}/contacts/${c.entityId}">${reviewLabels.get(c.entityId) || t('contacts.noName')}</a>`)}</td>
+<td>${postButton(req, `/hubs/${hub.id}/reviews`, t('reviews.dismiss'), { cls: 'secondary', fields: { id: r.id } })}</td></tr>`)}
 </tbody></table>` : ''}
 
 <h2 id="invitations">${t('invitations.title')}</h2>
@@ -288,6 +303,13 @@ ${runs.slice(0, 15).map((r) => html`<tr><td>${when(req, r.startedAt)}</td><td>${
     const r = await decide(req, hub, () => (action === 'confirm' ? confirmHeld(decisionDeps(), hub.id, ids) : rejectHeld(decisionDeps(), hub.id, ids)));
     if (r) await flash(req, action === 'confirm' ? t('held.confirmed') : t('held.rejected'));
     return reply.redirect(`/hubs/${hub.id}#held`);
+  });
+
+  app.post('/hubs/:hubId/reviews', async (req: FastifyRequest<HubParams & { Body: Body }>, reply) => {
+    const hub = await hubOf(req);
+    if (!(await dismissReview(deps.db, hub.id, one(req.body?.id)))) throw new HttpError(404, req.hs.t('error.notFound'));
+    await flash(req, req.hs.t('reviews.dismissed'));
+    return reply.redirect(`/hubs/${hub.id}#reviews`);
   });
 
   app.post('/hubs/:hubId/conflicts/:conflictId', async (req: FastifyRequest<{ Params: { hubId: string; conflictId: string }; Body: Body }>, reply) => {

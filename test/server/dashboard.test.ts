@@ -141,3 +141,25 @@ describe('problems with single contacts', () => {
     expect(JSON.parse((await owner.get(`/api/hubs/${hubId}`)).body)).toMatchObject({ lastRun: { id: run?.runId, problems: 2 } });
   });
 });
+
+describe('possible duplicates', () => {
+  it('are listed on the hub page with where they came from, and "Not the same person" takes one off the list', async () => {
+    // Two cards of a new folder both resemble Person5: neither is merged into her, both are listed.
+    const folderC = ts.folder('c', { 'five-home.vcf': vcard('c1', 'Person5 Example', 'p5@example.com'), 'five-work.vcf': vcard('c2', 'Person5 Example', 'p5@example.com', 'TITLE:Engineer\r\n') });
+    await owner.createVdirHub('Team', 'C', folderC, hubId);
+    expect((await ts.web.deps.runner.run(hubId, { reason: 'manual' }))?.status).toBe('ok');
+    const page = await owner.get(`/hubs/${hubId}`);
+    expect(page.body).toContain('<b>2</b>possible duplicates');
+    const section = page.body.slice(page.body.indexOf('<h2 id="reviews">'), page.body.indexOf('<h2 id="invitations">'));
+    expect(section).toContain('C <span class="small muted">(five-home.vcf)</span>');
+    expect(section).toContain('C <span class="small muted">(five-work.vcf)</span>');
+    expect(section.match(/>Person5 Example &#60;p5@example\.com&#62;<\/a>/g)).toHaveLength(4); // each row: the contact and the one it resembles
+    const reviewId = /name="id" value="([^"]+)"/.exec(section)?.[1] as string;
+    const dismissed = await owner.post(`/hubs/${hubId}/reviews`, { id: reviewId });
+    expect(dismissed.status).toBe(302);
+    const after = await owner.get(`/hubs/${hubId}`);
+    expect(after.body).toContain('<b>1</b>possible duplicates');
+    expect(after.body).not.toContain(`value="${reviewId}"`);
+    expect((await owner.post(`/hubs/${hubId}/reviews`, { id: 'no-such-review' })).status).toBe(404);
+  });
+});

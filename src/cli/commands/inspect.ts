@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { getHub, listSpokes } from '../../store/hubs.js';
 import { problemLine, type Counts } from '../../engine/run/report.js';
-import { contactLabels, hubContact, hubContacts, hubJournal, hubRuns, hubStatus, openReviews, runProblems } from '../../app/queries.js';
+import { contactLabels, hubContact, hubContacts, hubJournal, hubRuns, hubStatus, runProblems } from '../../app/queries.js';
+import { dismissReview, openReviews } from '../../app/reviews.js';
 import { json, plural, table, when } from '../format.js';
 
 const counts = (c: Counts): string => `+${c.created} ~${c.updated} -${c.deleted}`;
@@ -153,8 +154,7 @@ export function registerInspectCommands(program: Command, env: CliEnv): void {
         const db = app.store.db;
         const hub = await getHub(db, hubName);
         if (opts.dismiss) {
-          const r = await db.updateTable('reviews').set({ status: 'dismissed' }).where('hub_id', '=', hub.id).where('id', '=', opts.dismiss).executeTakeFirst();
-          if (Number(r.numUpdatedRows) === 0) throw new CliError(`Hub "${hub.name}" has no possible duplicate ${opts.dismiss}.`);
+          if (!(await dismissReview(db, hub.id, opts.dismiss))) throw new CliError(`Hub "${hub.name}" has no possible duplicate ${opts.dismiss}.`);
           return env.io.out(`Dismissed ${opts.dismiss}.`);
         }
         const rows = await openReviews(db, hub.id);
