@@ -78,6 +78,12 @@ const registerMicrosoftEmulator: EmulatorRegistrar = (emulate, env) => {
       env.io.out(`Microsoft 365 emulator listening on ${emu.url} (tenant ${emu.state.tenantId}, ${emu.state.users.size} users, ${mailboxes} mailboxes). Point Hubsync at it with:`);
       for (const [k, v] of Object.entries(microsoftEnv(emu.url))) env.io.out(`  export ${k}=${v}`);
       if (!opts.seed) env.io.out(`Demo app: hubsync account add microsoft --tenant ${emu.state.tenantId} --client-id ${DEMO_CLIENT_ID} --client-secret ${DEMO_CLIENT_SECRET} --name contoso`);
+      // The mailboxes to name in `spoke add --mailbox` (the demo tenant's are generated, and differ
+      // from the web app's demo tenant the README names), those holding contacts first.
+      const withMailbox = [...emu.state.mailboxes.values()]
+        .sort((a, b) => b.contacts.size - a.contacts.size)
+        .flatMap((mb) => emu.state.users.get(mb.userId)?.userPrincipalName ?? []);
+      if (withMailbox.length > 0) env.io.out(`Mailboxes: ${withMailbox.slice(0, 5).join(', ')}${withMailbox.length > 5 ? ', …' : ''} (all of them: hubsync mailboxes ACCOUNT)`);
       env.io.out('Ctrl-C stops it.');
       await untilSignal(emu.close);
     });

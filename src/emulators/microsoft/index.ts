@@ -32,6 +32,7 @@ export const DEMO_CLIENT_ID = '0d3f5c1e-7b2a-4e8d-9c6f-1a2b3c4d5e6f';
 export const DEMO_CLIENT_SECRET = 'hubsync-demo-secret';
 
 const DEPARTMENTS = ['Sales', 'Engineering', 'Finance', 'Support', 'Marketing', 'Legal'];
+const LETTERS: Record<string, string> = { Ø: 'O', ø: 'o', Æ: 'Ae', æ: 'ae', ß: 'ss', Þ: 'Th', þ: 'th', Đ: 'D', đ: 'd', Ł: 'L', ł: 'l' };
 
 /**
  * A directory of `people` realistic colleagues (from src/demo/sample-contacts.ts) at `domain`, the
@@ -43,7 +44,9 @@ export function galUsers(opts: { people: number; mailboxes: number; domain?: str
   const users: SeedUser[] = [];
   for (let i = 0; i < opts.people; i++) {
     const p = sampleContact(opts.seed ?? 365, i);
-    const local = `${p.given}.${p.surname}.${i}`.normalize('NFKD').replace(/\p{M}/gu, '').replace(/[^A-Za-z0-9.]+/g, '').toLowerCase();
+    // Letters NFKD does not decompose are spelled out as an administrator would (Ørjan → orjan).
+    const ascii = `${p.given}.${p.surname}.${i}`.replace(/[ØøÆæßÞþĐđŁł]/g, (c) => LETTERS[c] ?? '');
+    const local = ascii.normalize('NFKD').replace(/\p{M}/gu, '').replace(/[^A-Za-z0-9.]+/g, '').toLowerCase();
     users.push({
       id: `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`,
       userPrincipalName: `${local}@${domain}`,
