@@ -323,7 +323,7 @@ ${runs.slice(0, 15).map((r) => html`<tr><td>${when(req, r.startedAt)}</td><td>${
   app.post('/hubs/:hubId/runs/:runId/undo', async (req: FastifyRequest<{ Params: { hubId: string; runId: string } }>, reply) => {
     const hub = await hubOf(req);
     const r = await decide(req, hub, () => undoRun(decisionDeps(), hub.id, req.params.runId));
-    if (r) await flash(req, req.hs.t('runs.undoneFlash', { n: String(r.contacts) }));
+    if (r) await flash(req, [req.hs.t('runs.undoneFlash', { n: String(r.contacts) }), ...(r.deleted > 0 ? [req.hs.t('runs.undoneDeletes', { d: String(r.deleted) })] : [])].join(' '));
     return reply.redirect(`/hubs/${hub.id}`);
   });
 

@@ -228,6 +228,38 @@ describe('hubsync CLI on vCard folders', () => {
     expect(runs.find((x) => x.id === decision.runId)?.undoneBy).toBeTruthy();
   });
 
+  it('undoing the first sync deletes nothing of the folders until a person confirms it', async () => {
+    await threeFolders();
+    const first = JSON.parse(await ok(data, 'sync', 'Family', '--json')) as { runId: string };
+    const undo = await ok(data, 'undo', 'Family', '--run', first.runId);
+    expect(undo).toContain('20 contacts that run brought in are deleted, on every spoke, where they came from too.');
+    // 20 deletions on a spoke of 20 are over its budget: held, on every spoke; the files stay.
+    const r = await hubsync(data, 'sync', 'Family');
+    expect(r.out.match(/20 deletions to this spoke held/g)).toHaveLength(3);
+    for (const dir of [a, b, c]) expect(await peopleIn(dir)).toHaveLength(20);
+    // Keeping them puts the contacts back in the hub, and nothing was lost anywhere.
+    await ok(data, 'held', 'Family', '--reject-all');
+    await ok(data, 'sync', 'Family');
+    for (const dir of [a, b, c]) expect(await peopleIn(dir)).toHaveLength(20);
+    expect((JSON.parse(await ok(data, 'status', 'Family', '--json')) as { contacts: number }).contacts).toBe(20);
+  });
+
+  it('undoing a run that brought in a few contacts deletes them everywhere at the next sync', async () => {
+    await threeFolders();
+    await ok(data, 'sync', 'Family');
+    await writeVcf(a, 'new1.vcf', person(31, { uid: 'n1' }));
+    await writeVcf(a, 'new2.vcf', person(32, { uid: 'n2' }));
+    const run = JSON.parse(await ok(data, 'sync', 'Family', '--json')) as { runId: string };
+    for (const dir of [a, b, c]) expect(await peopleIn(dir)).toContain('person31@example.com');
+    await ok(data, 'undo', 'Family', '--run', run.runId);
+    await ok(data, 'sync', 'Family');
+    for (const dir of [a, b, c]) {
+      const people = await peopleIn(dir);
+      expect(people).toHaveLength(20);
+      expect(people).not.toContain('person31@example.com');
+    }
+  });
+
   it('a dry run reports what it would do and changes nothing', async () => {
     await threeFolders();
     const before = await snapshot([a, b, c]);

@@ -87,7 +87,7 @@ describe('restore and undo', () => {
     await owner.get(`/hubs/${hubId}`);
     expect((await owner.post(`/hubs/${hubId}/runs/${run?.runId}/undo`)).status).toBe(302);
     const flash = await owner.get(`/hubs/${hubId}`);
-    expect(flash.body).toContain('Undone: 1 contacts are back as they were.');
+    expect(flash.body).toContain('Undone: 1 contacts are back as they were. The next sync carries it to every spoke. 1 of them, which that sync had brought in, will be deleted on every spoke, where they came from too;');
     await ts.web.deps.runner.run(hubId, { reason: 'manual' });
     expect(readdirSync(folderB).some((f) => f.includes('new'))).toBe(false);
   });

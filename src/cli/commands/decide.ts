@@ -129,6 +129,12 @@ export function registerDecisionCommands(program: Command, env: CliEnv): void {
       await withApp(cmd, async (app) => {
         const r = await undoRun(app.engine, hubName, opts.run);
         env.io.out(`Undid run ${opts.run}: ${plural(r.contacts, 'contact')} put back (as run ${r.runId}). The spokes follow on the next sync: hubsync sync "${hubName}"`);
+        if (r.deleted > 0) {
+          env.io.out(
+            `${plural(r.deleted, 'contact')} that run brought in ${r.deleted === 1 ? 'is' : 'are'} deleted, on every spoke, where ${r.deleted === 1 ? 'it came' : 'they came'} from too. ` +
+              `More than max(10, 20 %) of a spoke's contacts at once wait for you first: hubsync held "${hubName}".`,
+          );
+        }
       });
     });
 }

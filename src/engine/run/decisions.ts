@@ -81,13 +81,21 @@ function personEdit(ctx: RunContext, state: HubState, changes: readonly Change[]
   return applyChanges(state, changes, { at: ctx.clock.tick(), origin: 'hub', hv: ctx.clock.tick(), seen: Number.MAX_SAFE_INTEGER }).state;
 }
 
+/**
+ * A person's write to one hub contact. The only deletions written here are an undo's (of contacts the
+ * undone run created), and they are not pre-confirmed: they reach the spokes through the outbound
+ * mass-delete gate like any deletion of the hub's. Undoing a first sync deletes every contact it
+ * brought in, and on every spoke, including the files and cards people had before the hub existed;
+ * a person clicking Undo on a run meant "take back what that sync did", and 390 deletions of their
+ * own address books (what it did before this gate, found trying the demo) must wait for a second look.
+ */
 function write(e: EntityRow, state: HubState, action: EntityWrite['action'], deleted: boolean, ctx: RunContext): EntityWrite {
   return {
     id: e.id,
     uid: e.uid,
     state,
     deleted,
-    tombstone: deleted ? { at: ctx.clock.nowMs(), origin: 'hub', evidence: action === 'delete' ? 'person' : 'undo', runId: ctx.runId, confirmed: true } : null,
+    tombstone: deleted ? { at: ctx.clock.nowMs(), origin: 'hub', evidence: 'undo', runId: ctx.runId, confirmed: false } : null,
     before: e,
     action,
     spokeId: null,
@@ -215,7 +223,7 @@ export async function resolveConflict(
  * created are deleted, contacts it deleted come back, edits are reverted — and the next sync
  * carries that to every spoke. The undo is itself a run, and can be undone.
  */
-export async function undoRun(deps: DecisionDeps, hubName: string, runId: string): Promise<{ undone: string; contacts: number; runId: string }> {
+export async function undoRun(deps: DecisionDeps, hubName: string, runId: string): Promise<{ undone: string; contacts: number; deleted: number; runId: string }> {
   return decide(deps, hubName, 'undo', async (ctx, db, hub) => {
     const run = await db.selectFrom('runs').selectAll().where('hub_id', '=', hub.id).where('id', '=', runId).executeTakeFirst();
     if (!run) throw new DecisionError(`Hub "${hub.name}" has no run ${runId} (\`hubsync history ${hub.name} --runs\` lists them).`);
@@ -243,7 +251,7 @@ export async function undoRun(deps: DecisionDeps, hubName: string, runId: string
     // Every write gets a new hub version, so each spoke's next push looks at these contacts again.
     await saveEntities(ctx, db, writes);
     await db.updateTable('runs').set({ undone_by: ctx.runId }).where('id', '=', runId).execute();
-    return { undone: runId, contacts: writes.length };
+    return { undone: runId, contacts: writes.length, deleted: writes.filter((w) => w.deleted).length };
   });
 }
 
