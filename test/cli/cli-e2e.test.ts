@@ -298,6 +298,25 @@ describe('hubsync CLI on vCard folders', () => {
     expect(await peopleIn(b)).toEqual(['xa@acme.example']);
   });
 
+  it('a condition added later deletes nothing: contacts that do not meet it stay, no longer updated', async () => {
+    await writeVcf(a, 'x.vcf', makeVcard({ uid: 'x', given: 'Xa', surname: 'Acme', emails: ['xa@acme.example'] }));
+    await writeVcf(a, 'y.vcf', makeVcard({ uid: 'y', given: 'Yo', surname: 'Other', emails: ['yo@other.example'] }));
+    await ok(data, 'hub', 'create', 'H');
+    await ok(data, 'spoke', 'add', 'H', 'a', '--type', 'vdir', '--path', a);
+    await ok(data, 'spoke', 'add', 'H', 'b', '--type', 'vdir', '--path', b, '--allow-create');
+    await ok(data, 'sync', 'H');
+    expect(await peopleIn(b)).toEqual(['xa@acme.example', 'yo@other.example']);
+    const set = await ok(data, 'spoke', 'set', 'H', 'b', '--condition', 'email-domain = acme.example');
+    expect(set).toContain('Contacts already in "b" that do not meet the conditions stay there as they are, and are no longer updated by the hub.');
+    await writeFile(path.join(a, 'y.vcf'), makeVcard({ uid: 'y', given: 'Yo', surname: 'Other', emails: ['yo@other.example'], extra: ['TITLE:Changed'] }));
+    await writeFile(path.join(a, 'x.vcf'), makeVcard({ uid: 'x', given: 'Xa', surname: 'Acme', emails: ['xa@acme.example'], extra: ['TITLE:Changed'] }));
+    const summary = JSON.parse(await ok(data, 'sync', 'H', '--json')) as { spokes: { name: string; outbound: { updated: number; deleted: number } }[] };
+    expect(summary.spokes.find((s) => s.name === 'b')?.outbound).toMatchObject({ updated: 1, deleted: 0 });
+    expect(await peopleIn(b)).toEqual(['xa@acme.example', 'yo@other.example']);
+    const titles = [...(await cardsIn(b)).values()].map((c) => [emailsOfCard(c)[0], c.titles ? Object.values(c.titles)[0]?.name : undefined]).sort();
+    expect(titles).toEqual([['xa@acme.example', 'Changed'], ['yo@other.example', undefined]]);
+  });
+
   it('reports a broken file by name, leaves it untouched, and syncs the rest', async () => {
     await writeVcf(a, 'good.vcf', person(1));
     await writeVcf(a, 'broken.vcf', 'this is not a vcard\n');

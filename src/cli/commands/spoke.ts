@@ -245,6 +245,11 @@ export function registerSpokeCommands(program: Command, env: CliEnv): void {
       const next = applyOptionFlags(s.options, flags);
       const saved = await setSpokeOptions(app.store.db, s, next);
       env.io.out(`Spoke "${s.name}" of hub "${hub.name}": ${describeOptions(saved.options, factory?.capabilities.readOnly ?? false, factory?.capabilities.incremental ?? false)}.`);
+      const added = saved.options.conditions.filter((c) => !s.options.conditions.includes(c));
+      if (added.length > 0) {
+        // A filter never deletes: what it would take away are often the spoke's own contacts.
+        env.io.out(`Contacts already in "${s.name}" that do not meet the conditions stay there as they are, and are no longer updated by the hub.`);
+      }
     });
   });
 
