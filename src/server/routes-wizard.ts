@@ -8,7 +8,7 @@
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { defaultSpokeOptions } from '../engine/plan/options.js';
-import { addSpoke, createHub } from '../store/hubs.js';
+import { addSpoke, createHub, listSpokes } from '../store/hubs.js';
 import type { ServerDeps } from './context.js';
 import { html, type Html } from './html.js';
 import type { SignIns } from './oauth-flow.js';
@@ -192,13 +192,18 @@ ${errorBox(error)}
     } catch (e) {
       return sendPage(reply, await connectPage(req, d, t('wizard.config.invalid', { error: (e as Error).message }), req.body ?? {}), 400);
     }
+    let identity: string;
     try {
       const conn = factory.create(config, { now: deps.now, defaultRegion: regionFor(req.hs.lang), ...(password ? { auth: { username: password.username, password: password.password } } : {}) });
-      await conn.identity();
+      identity = await conn.identity();
       await conn.close?.();
     } catch (e) {
       return sendPage(reply, await connectPage(req, d, t('wizard.config.unreachable', { error: (e as Error).message }), req.body ?? {}), 400);
     }
+    // The same address book twice in one hub would be written every change twice (the engine stops
+    // the second at its first sync; here the person is told before adding it).
+    const twin = d.hubId ? (await listSpokes(deps.db, d.hubId)).find((o) => o.identity === identity) : undefined;
+    if (twin) return sendPage(reply, await connectPage(req, d, t('wizard.config.already', { spoke: twin.name }), req.body ?? {}), 409);
     if (password) {
       const existing = await deps.db.selectFrom('accounts').select(['org_id']).where('provider', '=', password.provider).where('name', '=', password.name).executeTakeFirst();
       if (existing?.org_id && existing.org_id !== session(req).user.orgId) return sendPage(reply, await connectPage(req, d, t('wizard.signin.otherOrg', { email: password.name }), req.body ?? {}), 409);

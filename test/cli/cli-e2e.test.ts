@@ -399,6 +399,15 @@ describe('hubsync CLI on vCard folders', () => {
     expect(await peopleIn(b)).toEqual(['person1@example.com']);
   });
 
+  it('refuses to add a folder a spoke of the hub already syncs', async () => {
+    await ok(data, 'hub', 'create', 'H');
+    await ok(data, 'spoke', 'add', 'H', 'a', '--type', 'vdir', '--path', a);
+    await ok(data, 'sync', 'H');
+    const again = await hubsync(data, 'spoke', 'add', 'H', 'a2', '--type', 'vdir', '--path', `${a}/`);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/^hubsync: Spoke "a" of hub "H" already syncs this address book \(vdir:.*\)\.\n$/);
+  });
+
   it('explains bad usage with one line and a non-zero exit', async () => {
     const r1 = await hubsync(data, 'sync', 'Nope');
     expect(r1.code).toBe(1);

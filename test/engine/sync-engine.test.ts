@@ -361,6 +361,21 @@ describe.each(stores)('sync engine on $dialect', (ts) => {
     await expect(syncHub(other, { hub: 'H' })).resolves.toMatchObject({ status: 'ok' });
   });
 
+  it('refuses a second spoke on the same address book: the one added later fails, the first goes on', async () => {
+    const a = await spoke('a', new MemoryBackend({ now: clock.now, accountId: 'shared' }));
+    clock.advance(1000);
+    await spoke('a-again', a);
+    a.userCreate(makeCard({ given: 'Ann', emails: ['ann@x.example'] }));
+    const r = await sync();
+    expect(r.spokes.find((s) => s.name === 'a')).toMatchObject({ status: 'ok' });
+    expect(r.spokes.find((s) => s.name === 'a-again')).toMatchObject({
+      status: 'error',
+      error: 'it is the same address book as spoke "a" (memory:shared); nothing was synced. Remove one of the two.',
+    });
+    await sync();
+    expect(cards(a)).toHaveLength(1);
+  });
+
   it('a failing spoke fails alone', async () => {
     const a = await spoke('a', new MemoryBackend({ now: clock.now }));
     const b = await spoke('b', new MemoryBackend({ now: clock.now }));

@@ -163,3 +163,16 @@ describe('possible duplicates', () => {
     expect((await owner.post(`/hubs/${hubId}/reviews`, { id: 'no-such-review' })).status).toBe(404);
   });
 });
+
+describe('the same address book twice', () => {
+  it('the wizard will not add a folder a spoke of the hub already syncs', async () => {
+    await owner.get(`/wizard?hub=${hubId}`);
+    await owner.post('/wizard/object', { object: 'contacts' });
+    await owner.get('/wizard/source');
+    await owner.post('/wizard/source', { type: 'vdir' });
+    await owner.get('/wizard/connect');
+    const r = await owner.post('/wizard/config', { cfg_path: folderA });
+    expect(r.status).toBe(409);
+    expect(r.body).toContain('The spoke “A” of this hub already syncs this address book.');
+  });
+});

@@ -64,7 +64,10 @@ export class ManualClock {
  * connector made on it declares matching capabilities.
  */
 export interface MemoryBackendOptions {
-  /** Names the account and collection; `identity()` is derived from it. Default `'memory'`. */
+  /**
+   * Names the account and collection; `identity()` is derived from it. Default: `memory-N`, one per
+   * backend, as two servers are two address books (the engine refuses two spokes of one hub on one).
+   */
   accountId?: string;
   /** The server's clock (ms since the epoch). Default: a `ManualClock` at `DEFAULT_EPOCH_MS`. */
   now?: () => number;
@@ -188,6 +191,9 @@ type PageEntry =
 
 const CURSOR_RE = /^memory:(\d+):(\d+):(.*)$/s;
 
+/** Backends made so far: the default account of each is its own (`memory-N`). */
+let backendsMade = 0;
+
 /**
  * The in-memory provider. The simulation keeps a handle on it to act as a user (`user*` methods),
  * inspect it (`list`, `item`, `snapshot`, `callCounts`) and inject faults; the engine reaches it only
@@ -234,7 +240,7 @@ export class MemoryBackend {
   private cardReads = 0;
 
   constructor(opts: MemoryBackendOptions = {}) {
-    this.accountIdValue = opts.accountId ?? 'memory';
+    this.accountIdValue = opts.accountId ?? `memory-${++backendsMade}`;
     this.clockNow = opts.now ?? new ManualClock().now;
     this.clientIds = opts.clientIds ?? false;
     this.incremental = opts.incremental ?? true;

@@ -230,6 +230,18 @@ async function runSpokes(
             'If that is intended, remove the spoke and add it again.',
         );
       }
+      // Two spokes of one hub on the same address book (one folder added twice, one CardDAV book by
+      // two URLs) would each be written every change, and each be told the other's writes. The one
+      // added later stops; the first goes on syncing.
+      const twin = await ctx.db
+        .selectFrom('spokes')
+        .select('name')
+        .where('hub_id', '=', ctx.hubId)
+        .where('identity', '=', identity)
+        .where('id', '!=', spoke.id)
+        .where((eb) => eb.or([eb('created_at', '<', spoke.createdAt), eb.and([eb('created_at', '=', spoke.createdAt), eb('name', '<', spoke.name)])]))
+        .executeTakeFirst();
+      if (twin) throw new Error(`it is the same address book as spoke "${twin.name}" (${identity}); nothing was synced. Remove one of the two.`);
       if (spoke.identity === null) {
         await ctx.tx((db) => db.updateTable('spokes').set({ identity }).where('id', '=', spoke.id).execute());
       }

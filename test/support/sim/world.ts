@@ -245,7 +245,8 @@ export class SimWorld {
     await createHub(this.store.db, { id: this.hubId, name: HUB, object: 'contacts', now: this.clock.now() });
     for (const [index, p] of profiles.entries()) {
       const name = `${p.kind}${index}`;
-      const backend = this.registry.add(name, new MemoryBackend(backendOptions(p, this.clock.now)));
+      // Each simulated server is an account of its own (two spokes on one would be refused).
+      const backend = this.registry.add(name, new MemoryBackend({ ...backendOptions(p, this.clock.now), accountId: name }));
       if (p.kind === 'norm') backend.normalizeOnWrite(serverNormalize);
       const twoWay = p.kind !== 'feed';
       const spoke = await addSpoke(this.store.db, {
