@@ -131,7 +131,7 @@ export interface HeldDeleteTable {
   reason: string;
   run_id: string;
   created_at: number;
-  /** held | confirmed | rejected */
+  /** held | confirmed | rejected | done (applied) | cancelled (the item came back, or the contact is deleted no more) */
   status: string;
   decided_at: number | null;
 }

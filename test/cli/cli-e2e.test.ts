@@ -244,6 +244,20 @@ describe('hubsync CLI on vCard folders', () => {
     expect((JSON.parse(await ok(data, 'status', 'Family', '--json')) as { contacts: number }).contacts).toBe(20);
   });
 
+  it('undoing the undo voids the deletions it had held', async () => {
+    await threeFolders();
+    const first = JSON.parse(await ok(data, 'sync', 'Family', '--json')) as { runId: string };
+    const undo = /as run ([0-9a-f-]+)/.exec(await ok(data, 'undo', 'Family', '--run', first.runId))?.[1] as string;
+    await hubsync(data, 'sync', 'Family');
+    expect(JSON.parse(await ok(data, 'held', 'Family', '--json'))).toHaveLength(60);
+    await ok(data, 'undo', 'Family', '--run', undo);
+    // The contacts are back: nothing is left to confirm, and confirming everything deletes nothing.
+    expect(JSON.parse(await ok(data, 'held', 'Family', '--json'))).toEqual([]);
+    expect((JSON.parse(await ok(data, 'status', 'Family', '--json')) as { spokes: { heldDeletes: number }[] }).spokes.map((s) => s.heldDeletes)).toEqual([0, 0, 0]);
+    await ok(data, 'sync', 'Family');
+    for (const dir of [a, b, c]) expect(await peopleIn(dir)).toHaveLength(20);
+  });
+
   it('undoing a run that brought in a few contacts deletes them everywhere at the next sync', async () => {
     await threeFolders();
     await ok(data, 'sync', 'Family');

@@ -178,6 +178,22 @@ describe.each(stores)('sync engine on $dialect', (ts) => {
     expect(cards(a)).toHaveLength(0);
   });
 
+  it("a held deletion of a contact that is live again is void: confirming it cannot let a later deletion past the gate", async () => {
+    const a = await spoke('a', new MemoryBackend({ now: clock.now }));
+    await spoke('b', new MemoryBackend({ now: clock.now }));
+    a.userCreate(makeCard({ given: 'Ann', emails: ['ann@x.example'] }));
+    await sync();
+    const ann = await store.db.selectFrom('entities').select('id').executeTakeFirstOrThrow();
+    const spokeB = await store.db.selectFrom('spokes').select(['id', 'hub_id']).where('name', '=', 'b').executeTakeFirstOrThrow();
+    // A hold left over for a contact that is not deleted (a store from before holds were voided).
+    await store.db
+      .insertInto('held_deletes')
+      .values({ id: deps.ids(), hub_id: spokeB.hub_id, spoke_id: spokeB.id, entity_id: ann.id, remote_id: 'x', direction: 'outbound', reason: 'mass-delete', run_id: 'r', created_at: clock.now(), status: 'confirmed', decided_at: clock.now() })
+      .execute();
+    await sync();
+    expect((await store.db.selectFrom('held_deletes').select('status').executeTakeFirstOrThrow()).status).toBe('cancelled');
+  });
+
   it('never deletes what a truncated listing merely failed to show', async () => {
     const a = await spoke('a', new MemoryBackend({ now: clock.now, incremental: false }));
     const b = await spoke('b', new MemoryBackend({ now: clock.now }));

@@ -169,7 +169,9 @@ export async function saveEntities(ctx: RunContext, db: Db, writes: readonly Ent
   const journal = [];
   const keyRows: { hub_id: string; key: string; entity_id: string }[] = [];
   const touched: string[] = [];
+  const revived: string[] = [];
   for (const w of writes) {
+    if (w.before?.deleted && !w.deleted) revived.push(w.id);
     const version = ctx.clock.tick();
     const fields = currentFields(w.state);
     const row = {
@@ -228,6 +230,19 @@ export async function saveEntities(ctx: RunContext, db: Db, writes: readonly Ent
   for (const part of chunks(touched, 500)) await db.deleteFrom('entity_keys').where('entity_id', 'in', part).execute();
   await insertRows(db, 'entity_keys', keyRows, 300);
   await insertRows(db, 'journal', journal, 200);
+  // A contact deleted no more (restored, kept by an edit, an undo undone) voids the hub's held
+  // deletions of it: they must not be listed, and confirming one must not later let another deletion
+  // of the contact past the gate.
+  for (const part of chunks(revived, 500)) {
+    await db
+      .updateTable('held_deletes')
+      .set({ status: 'cancelled', decided_at: now })
+      .where('hub_id', '=', ctx.hubId)
+      .where('direction', '=', 'outbound')
+      .where('status', 'in', ['held', 'confirmed'])
+      .where('entity_id', 'in', part)
+      .execute();
+  }
   return saved;
 }
 

@@ -96,6 +96,18 @@ export async function pushOutbound(ctx: RunContext, rt: SpokeRuntime, renew: () 
   const waiting = new Set(retryRows.filter((r) => r.op === 'create' && r.state !== 'failed').map((r) => r.entity_id));
   const retryIntents = retryRows.filter((r) => r.state === 'failed');
   const retries = retryIntents.map((r) => r.entity_id);
+  // Held deletions of contacts that are deleted no more are void (saveEntities cancels them when a
+  // contact comes back; this catches any left from before it did).
+  await ctx.tx(async (db) => {
+    await db
+      .updateTable('held_deletes')
+      .set({ status: 'cancelled', decided_at: ctx.clock.nowMs() })
+      .where('spoke_id', '=', spoke.id)
+      .where('direction', '=', 'outbound')
+      .where('status', 'in', ['held', 'confirmed'])
+      .where(({ exists, selectFrom }) => exists(selectFrom('entities').select('entities.id').whereRef('entities.id', '=', 'held_deletes.entity_id').where('entities.deleted', '=', 0)))
+      .execute();
+  });
   const confirmedHeld = await ctx.db
     .selectFrom('held_deletes')
     .select('entity_id')
