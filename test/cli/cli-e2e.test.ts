@@ -1,7 +1,7 @@
 /**
  * The CLI end to end on real folders: what a person does with `hubsync`, checked in the files.
  */
-import { mkdir, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cardToFields } from '../../src/model/card-fields.js';
@@ -159,6 +159,37 @@ describe('hubsync CLI on vCard folders', () => {
     expect(lines[2]).toBe('Long values are cut short here (…); every value in full: hubsync conflicts "Family" --json');
     const [conflict] = JSON.parse(await ok(data, 'conflicts', 'Family', '--json')) as { kept: string; lost: string }[];
     expect([conflict?.kept, conflict?.lost].sort()).toEqual([note('Ann'), note('Bob')].map((n) => n.replace('\\n', '\n')));
+  });
+
+  it('a renamed file is the same contact: nothing is deleted or duplicated, and its edit goes through', async () => {
+    await threeFolders();
+    await ok(data, 'sync', 'Family');
+    // In A: one of its own files and two the hub wrote there renamed, one of them also edited.
+    const own = 'a3.vcf';
+    const stamped = (await readdir(a)).filter((n) => n !== own && !/^a\d+\.vcf$/.test(n)).sort().slice(0, 2);
+    await rename(path.join(a, own), path.join(a, 'renamed-own.vcf'));
+    await rename(path.join(a, stamped[0] as string), path.join(a, 'renamed-1.vcf'));
+    await rename(path.join(a, stamped[1] as string), path.join(a, 'renamed-2.vcf'));
+    const edited = path.join(a, 'renamed-2.vcf');
+    await writeFile(edited, (await readFile(edited, 'utf8')).replace('END:VCARD', 'TITLE:Renamed and edited\r\nEND:VCARD'));
+    const out = await ok(data, 'sync', 'Family');
+    expect(out).toMatch(/ {2}a: read 20 \(3 new or changed\); into hub \+0 ~1 -0, 3 renamed or moved; written \+0 ~0 -0/);
+    expect(out).toMatch(/Total: hub \+0 ~1 -0, spokes \+0 ~2 -0\./);
+    for (const dir of [a, b, c]) expect(await peopleIn(dir)).toHaveLength(20);
+    const titled = async (dir: string) => [...(await cardsIn(dir)).values()].filter((card) => Object.values(card.titles ?? {}).some((t) => t.name === 'Renamed and edited')).length;
+    expect([await titled(a), await titled(b), await titled(c)]).toEqual([1, 1, 1]);
+    expect(JSON.parse(await ok(data, 'sync', 'Family', '--json'))).toMatchObject({ totals: { hub: { created: 0, updated: 0, deleted: 0 }, spokes: { created: 0, updated: 0, deleted: 0 } } });
+  });
+
+  it('every file of a folder renamed at once: still the same contacts, nothing removed', async () => {
+    await threeFolders();
+    await ok(data, 'sync', 'Family');
+    for (const n of await readdir(b)) await rename(path.join(b, n), path.join(b, `moved-${n}`));
+    const out = await ok(data, 'sync', 'Family');
+    expect(out).toContain('20 renamed or moved');
+    expect(out).toMatch(/Total: hub \+0 ~0 -0, spokes \+0 ~0 -0\./);
+    for (const dir of [a, b, c]) expect(await peopleIn(dir)).toHaveLength(20);
+    expect((await readdir(b)).every((n) => n.startsWith('moved-'))).toBe(true);
   });
 
   it('propagates a deletion, and the deleted contact can be restored', async () => {

@@ -194,6 +194,45 @@ describe.each(stores)('sync engine on $dialect', (ts) => {
     expect((await store.db.selectFrom('held_deletes').select('status').executeTakeFirstOrThrow()).status).toBe('cancelled');
   });
 
+  describe.each([
+    { listing: 'a change feed (the old id reported deleted)', incremental: true },
+    { listing: 'full listings (the old id missing)', incremental: false },
+  ])('an item renamed or moved on a spoke with $listing', ({ incremental }) => {
+    it('is the same contact: its link follows it, nothing is deleted or created anywhere, and an edit made with the move goes through', async () => {
+      const a = await spoke('a', new MemoryBackend({ now: clock.now, incremental }));
+      const b = await spoke('b', new MemoryBackend({ now: clock.now }));
+      for (let i = 0; i < 4; i++) a.userCreate(makeCard({ given: `P${i}`, surname: 'Lee', emails: [`p${i}@x.example`] }));
+      b.userCreate(makeCard({ given: 'Bo', surname: 'Kim', emails: ['bo@x.example'] }));
+      await sync();
+      const [own, stamped] = [a.list().find((i) => i.marker === null), a.list().find((i) => i.marker !== null)];
+      const movedOwn = a.userMove(own?.id as string);
+      const movedStamped = a.userMove(stamped?.id as string);
+      a.userUpdate(movedOwn, (card) => ({ ...card, titles: { t1: { name: 'Moved and edited', kind: 'title' } } }));
+      const r = await sync();
+      expect(r.spokes.find((x) => x.name === 'a')?.inbound).toMatchObject({ created: 0, deleted: 0, updated: 1, moved: 2, held: 0 });
+      expect(r.totals.spokes).toEqual({ created: 0, updated: 1, deleted: 0 });
+      expect(cards(a)).toHaveLength(5);
+      expect(cards(b)).toHaveLength(5);
+      expect(cards(b).filter((c) => Object.values(c.titles ?? {}).some((t) => t.name === 'Moved and edited'))).toHaveLength(1);
+      const links = await store.db.selectFrom('links').select('remote_id').where('remote_id', 'in', [movedOwn, movedStamped]).execute();
+      expect(links).toHaveLength(2);
+      const again = await sync();
+      expect(again.totals).toMatchObject({ hub: { created: 0, updated: 0, deleted: 0 }, spokes: { created: 0, updated: 0, deleted: 0 } });
+    });
+
+    it('a copy beside an item that is still there is not a move: it stays a contact of its own, nothing is deleted', async () => {
+      const a = await spoke('a', new MemoryBackend({ now: clock.now, incremental }));
+      const b = await spoke('b', new MemoryBackend({ now: clock.now }));
+      a.userCreate(makeCard({ given: 'Ann', surname: 'Lee', emails: ['ann@x.example'] }));
+      await sync();
+      a.userCreate(makeCard({ given: 'Ann', surname: 'Lee', emails: ['ann@x.example'] }));
+      const r = await sync();
+      expect(r.totals.hub).toEqual({ created: 1, updated: 0, deleted: 0 });
+      expect(cards(a)).toHaveLength(2);
+      expect(cards(b)).toHaveLength(2);
+    });
+  });
+
   it('never deletes what a truncated listing merely failed to show', async () => {
     const a = await spoke('a', new MemoryBackend({ now: clock.now, incremental: false }));
     const b = await spoke('b', new MemoryBackend({ now: clock.now }));

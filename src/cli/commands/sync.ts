@@ -69,7 +69,7 @@ function printSpoke(io: Io, s: SpokeReport, dry: boolean, hub: string, runId: st
   const verb = dry ? 'would be' : '';
   io.out(
     `  ${s.name}: read ${s.pulled.items + s.pulled.unchanged} (${s.pulled.items} new or changed); ` +
-      `into hub ${counts(s.inbound)}${s.inbound.linked ? `, ${s.inbound.linked} matched` : ''}${s.inbound.restored ? `, ${s.inbound.restored} restored` : ''}; ` +
+      `into hub ${counts(s.inbound)}${s.inbound.linked ? `, ${s.inbound.linked} matched` : ''}${s.inbound.moved ? `, ${s.inbound.moved} renamed or moved` : ''}${s.inbound.restored ? `, ${s.inbound.restored} restored` : ''}; ` +
       `written ${counts(s.outbound)}${verb ? ` (${verb})` : ''}${s.outbound.failed ? `, ${s.outbound.failed} failed` : ''}`,
   );
   if (s.inbound.held) io.out(`    ${plural(s.inbound.held, 'deletion')} from this spoke held: too many at once to apply without confirmation`);

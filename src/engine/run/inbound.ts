@@ -93,7 +93,7 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
     for (const p of page.problems) addProblem(report, { item: p.id, ...(p.field ? { field: p.field } : {}), message: p.message });
     if (page.complete) complete = true;
     if (page.cursor !== undefined) nextCursor = page.cursor;
-    await applyItems(ctx, rt, page.items);
+    await applyItems(ctx, rt, page.items, (id) => shown.has(id));
     ctx.progress({ spoke: spoke.name, phase: 'pull', done: listed });
   };
 
@@ -127,7 +127,15 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
     const horizon = ctx.clock.nowMs() - Math.max(10 * rt.caps.visibilityLagMs, 3_600_000);
     await ctx.tx((db) => forgetSpokeDeletes(db, spoke.id, horizon));
   }
-  const short = await applyDeletions(ctx, rt, { unlisted, explicitDeleted, complete, listed });
+  // A renamed or moved item shows as one id missing and a new one: take the new one as the old,
+  // before the missing one can count as a deletion (settleMoves).
+  const moved = await settleMoves(ctx, rt, { unlisted, explicitDeleted, complete });
+  const short = await applyDeletions(ctx, rt, {
+    unlisted: moved.size === 0 ? unlisted : unlisted.filter((id) => !moved.has(id)),
+    explicitDeleted: moved.size === 0 ? explicitDeleted : new Set([...explicitDeleted].filter((id) => !moved.has(id))),
+    complete,
+    listed,
+  });
 
   await ctx.tx(async (db) => {
     await db
@@ -147,7 +155,8 @@ export function observe(rt: SpokeRuntime, item: RemoteItem): Observed {
   return { item, fields, hash: hashFields(fields) };
 }
 
-async function applyItems(ctx: RunContext, rt: SpokeRuntime, items: readonly RemoteItem[]): Promise<void> {
+/** `listed`: whether this pull has shown an id so far (possibly true for one it has not: never false for one it has). */
+async function applyItems(ctx: RunContext, rt: SpokeRuntime, items: readonly RemoteItem[], listed: (id: string) => boolean): Promise<void> {
   if (items.length === 0) return;
   const links = await loadLinksByRemote(ctx.db, rt.spoke.id, items.map((i) => i.id));
   const lags = rt.caps.visibilityLagMs > 0;
@@ -183,7 +192,7 @@ async function applyItems(ctx: RunContext, rt: SpokeRuntime, items: readonly Rem
   await ctx.tx(async (db) => {
     if (sameContent.length > 0) await touchLinks(ctx, db, rt, links, sameContent);
     if (edits.length > 0) await applyEdits(ctx, db, rt, links, edits);
-    if (news.length > 0) await applyNews(ctx, db, rt, links, news);
+    if (news.length > 0) await applyNews(ctx, db, rt, links, news, listed);
   });
 }
 
@@ -286,20 +295,55 @@ function entityWrite(e: EntityRow, state: EntityRow['state'], action: EntityWrit
   return { id: e.id, uid: e.uid, state, deleted: e.deleted, tombstone: e.tombstone, before: e, action, spokeId };
 }
 
-async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<string, LinkIndexEntry>, obs: Observed[]) {
+/**
+ * New items deferred as possible moves per spoke and run, at most: beyond this (a mass rename of a
+ * large folder) the items are taken at once as before — marker-stamped ones as duplicates of our own
+ * creates (whose removal checks that the original is still there), the others as new contacts.
+ */
+const MAX_DEFERRED_MOVES = 20_000;
+
+function deferMove(rt: SpokeRuntime, ob: Observed, entityId: string, how: 'marker' | 'match'): boolean {
+  if (rt.moves.length >= MAX_DEFERRED_MOVES) return false;
+  rt.moves.push({ ob, entityId, how });
+  return true;
+}
+
+/**
+ * `listed`: the ids this pull has shown so far; an item is deferred as a possible move only when its
+ * contact's linked item is not among them (a linked item already listed is there: no move). Null
+ * when the items come back from `settleMoves` (their contact's item is still there): they are taken
+ * as the first-sync rules say, without deferring them again.
+ */
+async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<string, LinkIndexEntry>, obs: Observed[], listed: ((id: string) => boolean) | null) {
   const spokeId = rt.spoke.id;
   const byId = new Map(obs.map((o) => [o.item.id, o]));
+  const deferred = new Set<string>();
+  const settling = listed === null;
+  // Entities linked on this spoke whose item this listing has not shown yet: the only ones an item
+  // under a new id can be a move of.
+  const unseenLinked = async (entityIds: readonly string[]): Promise<Set<string>> => {
+    if (listed === null || entityIds.length === 0) return new Set();
+    const rows = await loadLinksByEntity(db, spokeId, entityIds);
+    return new Set([...rows].filter(([, l]) => l.state === 'active' && !listed(l.remoteId)).map(([id]) => id));
+  };
 
   // Items this hub created earlier (a crash lost the link): re-adopt by marker, never duplicate.
   const markerIds = obs.map((o) => o.item.marker).filter((m): m is string => !!m);
   const markerEntities = await loadEntities(db, ctx.hubId, markerIds);
   const alreadyLinked = await linkedEntityIds(db, spokeId, markerIds);
+  const movable = await unseenLinked([...alreadyLinked]);
   const adopt = new Map<string, string>();
   const adopted = new Set<string>();
   const ghosts = new Set<string>();
   for (const o of obs) {
     const m = o.item.marker;
     if (!m || !markerEntities.has(m)) continue;
+    // Our stamp on an item under another id than the one linked: the linked item renamed or moved,
+    // if that one is gone by the end of the listing; else a ghost (below).
+    if (movable.has(m) && !adopted.has(m) && deferMove(rt, o, m, 'marker')) {
+      deferred.add(o.item.id);
+      continue;
+    }
     if (alreadyLinked.has(m) || adopted.has(m)) {
       // A second item carrying the marker of a contact this spoke already holds: a ghost left by a
       // create that was retried after its response was lost. Never imported as a new contact.
@@ -312,9 +356,9 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
   }
 
   // First-sync matching for the rest.
-  const subjects: MatchSubject[] = [];
+  let subjects: MatchSubject[] = [];
   for (const o of obs) {
-    if (adopt.has(o.item.id) || ghosts.has(o.item.id)) continue;
+    if (adopt.has(o.item.id) || ghosts.has(o.item.id) || deferred.has(o.item.id)) continue;
     subjects.push({ id: o.item.id, keys: identityKeys(o.fields, o.item.card.uid || null), name: nameKeyOfFields(o.fields) });
   }
   const allKeys = subjects.flatMap((s) => s.keys);
@@ -325,6 +369,21 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
   const telling = [...owners].filter(([k, n]) => n === 1 || k.startsWith('u:')).map(([k]) => k);
   const holders = await entitiesByKeys(db, ctx.hubId, telling);
   const linkedHere = await linkedEntityIds(db, spokeId, [...holders.keys()]);
+  const movableHere = settling ? new Set<string>() : await unseenLinked([...linkedHere]);
+  if (movableHere.size > 0) {
+    // An item that matches, by the first-sync rules, a contact this spoke already holds under
+    // another id not listed yet may be that item renamed or moved: settled at the end of the listing.
+    const rows = await loadEntities(db, ctx.hubId, [...movableHere]);
+    const held: MatchSubject[] = [];
+    for (const id of movableHere) {
+      const e = rows.get(id);
+      if (e && !e.deleted) held.push({ id, keys: holders.get(id) ?? [], name: nameKeyOfFields(e.fields) });
+    }
+    for (const [itemId, entityId] of matchItems(subjects, held, owners).links) {
+      if (deferMove(rt, byId.get(itemId) as Observed, entityId, 'match')) deferred.add(itemId);
+    }
+    if (deferred.size > 0) subjects = subjects.filter((x) => !deferred.has(x.id));
+  }
   const candidateIds = [...holders.keys()].filter((id) => !linkedHere.has(id));
   const candidateRows = await loadEntities(db, ctx.hubId, candidateIds);
   const candidates: MatchSubject[] = [];
@@ -378,7 +437,7 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
   }
 
   for (const ob of obs) {
-    if (targets.has(ob.item.id) || ghosts.has(ob.item.id)) continue;
+    if (targets.has(ob.item.id) || ghosts.has(ob.item.id) || deferred.has(ob.item.id)) continue;
     const id = ctx.ids();
     const hv = ctx.clock.tick();
     const at = ctx.clock.editTag(ob.item.modifiedAt, 0);
@@ -441,6 +500,54 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
     links.set(p.ob.item.id, { entityId: p.entityId, etag: p.ob.item.etag, baseHash: p.ob.hash, state: 'active' });
   }
   await insertLinks(db, rows);
+}
+
+/**
+ * Settles the items `applyNews` deferred as possible moves, now that the listing is complete: an
+ * item whose contact's linked item is gone from this spoke (missing from a complete listing and
+ * confirmed by a direct read, or reported deleted) is that item under its new id — a renamed file,
+ * a card moved to a new href. Its link takes the new id, and a change of content is an edit. Before
+ * this, renaming four files of a folder deleted their four contacts on every spoke, and renaming all
+ * of them made every stamped file look like a duplicate of our own create and removed it. The others
+ * are taken as before: stamped ones as ghosts, the rest as new contacts. Returns the old ids settled.
+ */
+async function settleMoves(
+  ctx: RunContext,
+  rt: SpokeRuntime,
+  p: { unlisted: readonly string[]; explicitDeleted: ReadonlySet<string>; complete: boolean },
+): Promise<Set<string>> {
+  const moves = rt.moves.sort((a, b) => (a.ob.item.id < b.ob.item.id ? -1 : a.ob.item.id > b.ob.item.id ? 1 : 0));
+  rt.moves = [];
+  const settled = new Set<string>();
+  if (moves.length === 0) return settled;
+  const gone = new Set([...p.explicitDeleted, ...(p.complete ? p.unlisted : [])]);
+  const links = await loadLinksByEntity(ctx.db, rt.spoke.id, [...new Set(moves.map((m) => m.entityId))]);
+  const rest: typeof moves = [];
+  for (const mv of moves) {
+    const link = links.get(mv.entityId);
+    const old = link?.remoteId;
+    if (!link || link.state !== 'active' || old === undefined || !gone.has(old) || settled.has(old)) {
+      rest.push(mv);
+      continue;
+    }
+    // A listing can be short: the old item counts as gone only once a direct read says so.
+    if (!p.explicitDeleted.has(old) && (await rt.conn.get(old)) !== null) {
+      rest.push(mv);
+      continue;
+    }
+    settled.add(old);
+    await ctx.tx(async (db) => {
+      await db.updateTable('links').set({ remote_id: mv.ob.item.id }).where('spoke_id', '=', rt.spoke.id).where('entity_id', '=', mv.entityId).execute();
+      const entry = new Map([[mv.ob.item.id, { entityId: mv.entityId, etag: link.etag, baseHash: link.baseHash, state: 'active' as const }]]);
+      if (mv.ob.hash === link.baseHash) await touchLinks(ctx, db, rt, entry, [mv.ob]);
+      else await applyEdits(ctx, db, rt, entry, [mv.ob]);
+    });
+    rt.report.inbound.moved += 1;
+  }
+  for (const mv of rest) if (mv.how === 'marker') rt.ghosts.push({ item: mv.ob.item, entityId: mv.entityId, hash: mv.ob.hash });
+  const news = rest.filter((mv) => mv.how === 'match').map((mv) => mv.ob);
+  if (news.length > 0) await ctx.tx((db) => applyNews(ctx, db, rt, new Map(), news, null));
+  return settled;
 }
 
 async function applyDeletions(

@@ -523,10 +523,15 @@ async function record(ctx: RunContext, db: Db, rt: SpokeRuntime, op: Op, out: Ou
 async function cleanGhosts(ctx: RunContext, rt: SpokeRuntime): Promise<void> {
   if (rt.ghosts.length === 0) return;
   const entities = await loadEntities(ctx.db, ctx.hubId, rt.ghosts.map((g) => g.entityId));
+  const links = await loadLinksByEntity(ctx.db, rt.spoke.id, rt.ghosts.map((g) => g.entityId));
   for (const g of rt.ghosts) {
     const e = entities.get(g.entityId);
     const ours = e && !e.deleted && hashFields(restrictFields(e.fields, rt.paths)) === g.hash;
-    if (ours && rt.policy.delete && !rt.caps.readOnly) {
+    // A duplicate only beside its original: a stamped item whose original is gone is that item
+    // renamed (settleMoves relinks those; one past its limit is left alone, never removed).
+    const link = links.get(g.entityId);
+    const original = ours && link && link.state === 'active' && link.remoteId !== g.item.id ? await rt.conn.get(link.remoteId) : null;
+    if (ours && original && rt.policy.delete && !rt.caps.readOnly) {
       try {
         await rt.conn.delete(g.item.id, { ifMatch: g.item.etag });
         addProblem(rt.report, { item: g.item.id, message: 'duplicate left by an interrupted create; removed' });

@@ -28,8 +28,8 @@ export interface SpokeReport {
   status: 'ok' | 'error' | 'needs-sign-in';
   error?: string;
   pulled: { items: number; unchanged: number; fullListing: boolean };
-  /** Changes this spoke brought into the hub. */
-  inbound: { created: number; updated: number; deleted: number; linked: number; restored: number; conflicts: number; held: number; reviews: number };
+  /** Changes this spoke brought into the hub; `moved`: items found under a new id (renamed, moved), not new. */
+  inbound: { created: number; updated: number; deleted: number; linked: number; restored: number; conflicts: number; held: number; reviews: number; moved: number };
   /** Changes the hub made (or, in a dry run, would make) in this spoke. */
   outbound: { created: number; updated: number; deleted: number; held: number; failed: number };
   /** Per-item problems (bad data, refused writes), at most MAX_PROBLEMS. */
@@ -76,7 +76,7 @@ export function newSpokeReport(s: { id: string; name: string; type: string }): S
     type: s.type,
     status: 'ok',
     pulled: { items: 0, unchanged: 0, fullListing: false },
-    inbound: { created: 0, updated: 0, deleted: 0, linked: 0, restored: 0, conflicts: 0, held: 0, reviews: 0 },
+    inbound: { created: 0, updated: 0, deleted: 0, linked: 0, restored: 0, conflicts: 0, held: 0, reviews: 0, moved: 0 },
     outbound: { created: 0, updated: 0, deleted: 0, held: 0, failed: 0 },
     problems: [],
     problemCount: 0,

@@ -5,6 +5,7 @@ import type { Capabilities, Connector, RemoteItem } from '../../connectors/kit/c
 import type { FieldPath } from '../../model/fields.js';
 import type { Spoke } from '../../store/hubs.js';
 import type { WritePolicy } from '../plan/options.js';
+import type { Observed } from './inbound.js';
 import type { SpokeReport } from './report.js';
 
 export interface SpokeRuntime {
@@ -17,6 +18,11 @@ export interface SpokeRuntime {
   report: SpokeReport;
   /** Duplicates of our own creates found while pulling (see inbound.ts); cleaned up by the push. */
   ghosts: { item: RemoteItem; entityId: string; hash: string }[];
+  /**
+   * New items that look like a linked item of this spoke under another id (a renamed file, a card
+   * moved to a new href): settled once the listing is complete (inbound.ts, `settleMoves`).
+   */
+  moves: { ob: Observed; entityId: string; how: 'marker' | 'match' }[];
 }
 
 /** A link as the inbound pass needs it, loaded a page at a time. */

@@ -222,6 +222,7 @@ async function runSpokes(
         region: spoke.options.defaultRegion,
         report,
         ghosts: [],
+        moves: [],
       };
       const identity = await conn.identity();
       if (spoke.identity !== null && spoke.identity !== identity) {
