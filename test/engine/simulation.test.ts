@@ -2,7 +2,8 @@
  * Level 2 of the engine's test plan (sync-design.md §C3): the whole engine — syncHub and the
  * decisions, on the SQLite store — in a deterministic simulated world (test/support/sim/), driven
  * by a generated list of commands:
- *   users on the spokes (edit a field, add/remove/relabel e-mails and phones, clear, delete, create),
+ *   users on the spokes (edit a field, add/remove/relabel e-mails and phones, clear, delete, create,
+ *   rename an item),
  *   sync (all spokes or one), crash (the process dies at connector call N, before or after the server
  *   ran it: store and backends persist, the next sync runs as a new process and must recover),
  *   loseNextResponse, failNext (transient / rate_limited), truncateNextListing, expireCursors,

@@ -14,7 +14,7 @@ import { hashFields, restrictFields, type Fields } from '../../model/fields.js';
 import { inboundGate } from '../plan/gates.js';
 import { currentFields, stateFromFields } from '../plan/hub-state.js';
 import { applyChanges, changesFromEmpty, diffFields } from '../plan/merge.js';
-import { identityKeys, matchItems, nameKeyOfFields, type MatchSubject } from '../plan/match.js';
+import { AUTO_LINK_SCORE, identityKeys, matchItems, nameKeyOfFields, type MatchSubject } from '../plan/match.js';
 import { BULK_ROWS, HOUR_MS, fullListingDue, type Db, type RunContext } from './context.js';
 import {
   entitiesByKeys,
@@ -302,9 +302,10 @@ function entityWrite(e: EntityRow, state: EntityRow['state'], action: EntityWrit
  */
 const MAX_DEFERRED_MOVES = 20_000;
 
-function deferMove(rt: SpokeRuntime, ob: Observed, entityId: string, how: 'marker' | 'match'): boolean {
-  if (rt.moves.length >= MAX_DEFERRED_MOVES) return false;
-  rt.moves.push({ ob, entityId, how });
+/** `entityIds`: the contacts it may be the moved item of (one whose item is gone is, if only one is). */
+function deferMove(rt: SpokeRuntime, ob: Observed, entityIds: string[], how: 'marker' | 'match'): boolean {
+  if (rt.moves.length >= MAX_DEFERRED_MOVES || entityIds.length === 0) return false;
+  rt.moves.push({ ob, entityIds, how });
   return true;
 }
 
@@ -340,7 +341,7 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
     if (!m || !markerEntities.has(m)) continue;
     // Our stamp on an item under another id than the one linked: the linked item renamed or moved,
     // if that one is gone by the end of the listing; else a ghost (below).
-    if (movable.has(m) && !adopted.has(m) && deferMove(rt, o, m, 'marker')) {
+    if (movable.has(m) && !adopted.has(m) && deferMove(rt, o, [m], 'marker')) {
       deferred.add(o.item.id);
       continue;
     }
@@ -379,8 +380,12 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
       const e = rows.get(id);
       if (e && !e.deleted) held.push({ id, keys: holders.get(id) ?? [], name: nameKeyOfFields(e.fields) });
     }
-    for (const [itemId, entityId] of matchItems(subjects, held, owners).links) {
-      if (deferMove(rt, byId.get(itemId) as Observed, entityId, 'match')) deferred.add(itemId);
+    // Several strong resemblances (a UID shared by copies of one person) are settled too: the one
+    // whose item is gone, if only one is.
+    const found = matchItems(subjects, held, owners);
+    const strong = [...[...found.links].map(([itemId, entityId]): [string, string[]] => [itemId, [entityId]]), ...[...found.reviews].map(([itemId, list]): [string, string[]] => [itemId, list.filter((c) => c.score >= AUTO_LINK_SCORE).map((c) => c.entityId)])];
+    for (const [itemId, entityIds] of strong) {
+      if (deferMove(rt, byId.get(itemId) as Observed, entityIds, 'match')) deferred.add(itemId);
     }
     if (deferred.size > 0) subjects = subjects.filter((x) => !deferred.has(x.id));
   }
@@ -521,12 +526,16 @@ async function settleMoves(
   const settled = new Set<string>();
   if (moves.length === 0) return settled;
   const gone = new Set([...p.explicitDeleted, ...(p.complete ? p.unlisted : [])]);
-  const links = await loadLinksByEntity(ctx.db, rt.spoke.id, [...new Set(moves.map((m) => m.entityId))]);
+  const links = await loadLinksByEntity(ctx.db, rt.spoke.id, [...new Set(moves.flatMap((m) => m.entityIds))]);
   const rest: typeof moves = [];
   for (const mv of moves) {
-    const link = links.get(mv.entityId);
+    const left = mv.entityIds.flatMap((id) => {
+      const l = links.get(id);
+      return l && l.state === 'active' && gone.has(l.remoteId) && !settled.has(l.remoteId) ? [l] : [];
+    });
+    const link = left.length === 1 ? left[0] : undefined;
     const old = link?.remoteId;
-    if (!link || link.state !== 'active' || old === undefined || !gone.has(old) || settled.has(old)) {
+    if (!link || old === undefined) {
       rest.push(mv);
       continue;
     }
@@ -537,14 +546,14 @@ async function settleMoves(
     }
     settled.add(old);
     await ctx.tx(async (db) => {
-      await db.updateTable('links').set({ remote_id: mv.ob.item.id }).where('spoke_id', '=', rt.spoke.id).where('entity_id', '=', mv.entityId).execute();
-      const entry = new Map([[mv.ob.item.id, { entityId: mv.entityId, etag: link.etag, baseHash: link.baseHash, state: 'active' as const }]]);
+      await db.updateTable('links').set({ remote_id: mv.ob.item.id }).where('spoke_id', '=', rt.spoke.id).where('entity_id', '=', link.entityId).execute();
+      const entry = new Map([[mv.ob.item.id, { entityId: link.entityId, etag: link.etag, baseHash: link.baseHash, state: 'active' as const }]]);
       if (mv.ob.hash === link.baseHash) await touchLinks(ctx, db, rt, entry, [mv.ob]);
       else await applyEdits(ctx, db, rt, entry, [mv.ob]);
     });
     rt.report.inbound.moved += 1;
   }
-  for (const mv of rest) if (mv.how === 'marker') rt.ghosts.push({ item: mv.ob.item, entityId: mv.entityId, hash: mv.ob.hash });
+  for (const mv of rest) if (mv.how === 'marker') rt.ghosts.push({ item: mv.ob.item, entityId: mv.entityIds[0] as string, hash: mv.ob.hash });
   const news = rest.filter((mv) => mv.how === 'match').map((mv) => mv.ob);
   if (news.length > 0) await ctx.tx((db) => applyNews(ctx, db, rt, new Map(), news, null));
   return settled;

@@ -22,7 +22,7 @@ export interface SpokeRuntime {
    * New items that look like a linked item of this spoke under another id (a renamed file, a card
    * moved to a new href): settled once the listing is complete (inbound.ts, `settleMoves`).
    */
-  moves: { ob: Observed; entityId: string; how: 'marker' | 'match' }[];
+  moves: { ob: Observed; entityIds: string[]; how: 'marker' | 'match' }[];
 }
 
 /** A link as the inbound pass needs it, loaded a page at a time. */

@@ -110,6 +110,8 @@ export type UserOp =
   | { k: 'delete'; spoke: number; item: number }
   | { k: 'create'; spoke: number; person: PersonSpec }
   | { k: 'bulkDelete'; spoke: number; pct: number }
+  /** A user renames an item (a file renamed, a card given a new href): same content, a new id. */
+  | { k: 'move'; spoke: number; item: number }
   /**
    * Users on several spokes act on the same hub contact (picked by index among the live ones)
    * before the next sync: concurrent edits of one field, edit against delete (P4, P5, P6).
@@ -121,6 +123,7 @@ export const arbUserOp: fc.Arbitrary<UserOp> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ k: fc.constant('delete' as const), spoke: fc.nat(3), item: fc.nat(40) }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('create' as const), spoke: fc.nat(3), person: arbPerson }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('bulkDelete' as const), spoke: fc.nat(3), pct: fc.integer({ min: 10, max: 100 }) }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('move' as const), spoke: fc.nat(3), item: fc.nat(40) }) },
   {
     weight: 6,
     arbitrary: fc.record({

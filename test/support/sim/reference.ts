@@ -113,6 +113,8 @@ export class Reference {
         return true;
       case 'bulkDelete':
         return this.bulkDelete(s, op.pct) > 0;
+      case 'move':
+        return this.move(s, op.item);
       case 'concurrent': {
         const live = this.world.all<{ id: string }>('select id from entities where deleted = 0 order by id');
         const entity = live[mod(op.entity, Math.max(1, live.length))]?.id;
@@ -160,6 +162,24 @@ export class Reference {
     this.world.clock.advance(STEP_MS);
     this.recordDelete(s, it.id);
     s.backend.userDelete(it.id);
+    this.touched(s);
+    return true;
+  }
+
+  /**
+   * A user renames an item: the same content under a new id. Writes made on it before are followed
+   * to the new id (they are still the user's, and must reach the hub as such). The old id is gone
+   * from the spoke as if deleted there, which is evidence enough for a deletion when the engine
+   * cannot tell the item it became (an item with nothing to match it by: no stamp, no UID or
+   * identifier the spoke keeps); when it can, it must not delete (the engine tests check that).
+   */
+  move(s: SimSpoke, pick: number): boolean {
+    const it = this.pickItem(s, pick);
+    if (!it) return false;
+    this.world.clock.advance(STEP_MS);
+    this.deletes.push({ t: this.world.clock.now(), spoke: s.index, item: it.id, entity: this.world.entityOfItem(s, it.id) });
+    const to = s.backend.userMove(it.id);
+    for (const w of [...this.scalars, ...this.elems]) if (w.spoke === s.index && w.item === it.id) w.item = to;
     this.touched(s);
     return true;
   }
