@@ -383,7 +383,9 @@ async function applyNews(ctx: RunContext, db: Db, rt: SpokeRuntime, links: Map<s
     // Several strong resemblances (a UID shared by copies of one person) are settled too: the one
     // whose item is gone, if only one is.
     const found = matchItems(subjects, held, owners);
-    const strong = [...[...found.links].map(([itemId, entityId]): [string, string[]] => [itemId, [entityId]]), ...[...found.reviews].map(([itemId, list]): [string, string[]] => [itemId, list.filter((c) => c.score >= AUTO_LINK_SCORE).map((c) => c.entityId)])];
+    const strong = new Map<string, string[]>();
+    for (const [itemId, entityId] of found.links) strong.set(itemId, [entityId]);
+    for (const [itemId, list] of found.reviews) strong.set(itemId, list.filter((c) => c.score >= AUTO_LINK_SCORE).map((c) => c.entityId));
     for (const [itemId, entityIds] of strong) {
       if (deferMove(rt, byId.get(itemId) as Observed, entityIds, 'match')) deferred.add(itemId);
     }
