@@ -45,7 +45,7 @@ export async function runPlannerCase(c: PlannerCase, seed = 1, debug = false): P
       const end = snapshot(world);
       const q = await quiesce(world, ref, { maxRuns: 10, decision: epoch.decision });
       out.push(...q.violations.map((v) => `epoch ${n}: ${v}`), ...checkConverged(world).map((v) => `epoch ${n}: ${v}`));
-      out.push(...epochOracle(world, start, end, epoch.decision).map((v) => `epoch ${n}: ${v}`));
+      out.push(...epochOracle(world, start, end, epoch.decision, ref.renames).map((v) => `epoch ${n}: ${v}`));
     }
     out.push(...ref.checkFinal(), ...world.violations);
     if (debug) world.debugDump();
@@ -86,16 +86,23 @@ function snapshot(world: SimWorld): Snap {
  * Contacts that a new item was first-linked to in this epoch follow the first-link rules instead
  * (fill empty fields, keep the hub's values) and are skipped.
  */
-function epochOracle(world: SimWorld, start: Snap, end: Snap, decision: 'confirm' | 'reject'): string[] {
+function epochOracle(world: SimWorld, start: Snap, end: Snap, decision: 'confirm' | 'reject', renames: readonly { spoke: number; from: string; to: string }[]): string[] {
   const out: string[] = [];
   type Touch = { spoke: SimSpoke; deleted: boolean; fields: Fields; before: Fields };
   const touches = new Map<string, Touch[]>();
+  // A renamed item is not deleted: it is the item under its last name (renamed again, maybe).
+  const renamed = new Map(renames.map((r) => [`${r.spoke} ${r.from}`, r.to]));
+  const lastName = (spoke: number, id: string): string => {
+    let cur = id;
+    for (let next = renamed.get(`${spoke} ${cur}`); next !== undefined; next = renamed.get(`${spoke} ${cur}`)) cur = next;
+    return cur;
+  };
   for (const s of world.spokes) {
     const a = start.items[s.index] ?? new Map();
     const b = end.items[s.index] ?? new Map();
     for (const [id, x] of a) {
       if (x.entity === null) continue;
-      const after = b.get(id);
+      const after = b.get(lastName(s.index, id));
       const t: Touch = { spoke: s, deleted: !after, fields: after?.fields ?? x.fields, before: x.fields };
       if (!t.deleted && diffFields(x.fields, t.fields, s.fields).length === 0) continue;
       touches.set(x.entity, [...(touches.get(x.entity) ?? []), t]);

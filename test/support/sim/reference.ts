@@ -75,6 +75,8 @@ export class Reference {
   readonly scalars: ScalarWrite[] = [];
   readonly elems: ElemWrite[] = [];
   readonly deletes: UserDelete[] = [];
+  /** Items users renamed: `from` became `to` on spoke `spoke` (the planner's epoch oracle follows them). */
+  readonly renames: { spoke: number; from: string; to: string }[] = [];
   readonly firstLinks: FirstLink[] = [];
   /** Times of decisions that restore contacts (rejected held deletions). */
   readonly restores: number[] = [];
@@ -179,6 +181,7 @@ export class Reference {
     this.world.clock.advance(STEP_MS);
     this.deletes.push({ t: this.world.clock.now(), spoke: s.index, item: it.id, entity: this.world.entityOfItem(s, it.id) });
     const to = s.backend.userMove(it.id);
+    this.renames.push({ spoke: s.index, from: it.id, to });
     for (const w of [...this.scalars, ...this.elems]) if (w.spoke === s.index && w.item === it.id) w.item = to;
     this.touched(s);
     return true;
