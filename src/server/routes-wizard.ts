@@ -8,7 +8,7 @@
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { defaultSpokeOptions } from '../engine/plan/options.js';
-import { addSpoke, createHub, listSpokes } from '../store/hubs.js';
+import { addSpoke, createHub, spokeOnAddressBook } from '../store/hubs.js';
 import type { ServerDeps } from './context.js';
 import { html, type Html } from './html.js';
 import type { SignIns } from './oauth-flow.js';
@@ -202,7 +202,7 @@ ${errorBox(error)}
     }
     // The same address book twice in one hub would be written every change twice (the engine stops
     // the second at its first sync; here the person is told before adding it).
-    const twin = d.hubId ? (await listSpokes(deps.db, d.hubId)).find((o) => o.identity === identity) : undefined;
+    const twin = d.hubId ? await spokeOnAddressBook(deps.db, d.hubId, identity) : undefined;
     if (twin) return sendPage(reply, await connectPage(req, d, t('wizard.config.already', { spoke: twin.name }), req.body ?? {}), 409);
     if (password) {
       const existing = await deps.db.selectFrom('accounts').select(['org_id']).where('provider', '=', password.provider).where('name', '=', password.name).executeTakeFirst();

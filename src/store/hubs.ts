@@ -142,6 +142,21 @@ export async function listSpokes(db: DbLike, hubId: string): Promise<Spoke[]> {
   return rows.map(spokeFromRow);
 }
 
+/**
+ * The hub's spoke already on this address book (`identity()`, recorded at a spoke's first sync), if
+ * any; with `addedBefore`, only one added before that spoke. One address book is one spoke of a hub.
+ */
+export async function spokeOnAddressBook(db: DbLike, hubId: string, identity: string, addedBefore?: Spoke): Promise<{ name: string } | undefined> {
+  let q = db.selectFrom('spokes').select('name').where('hub_id', '=', hubId).where('identity', '=', identity);
+  if (addedBefore) {
+    const s = addedBefore;
+    q = q
+      .where('id', '!=', s.id)
+      .where((eb) => eb.or([eb('created_at', '<', s.createdAt), eb.and([eb('created_at', '=', s.createdAt), eb('name', '<', s.name)])]));
+  }
+  return q.orderBy('created_at').orderBy('name').executeTakeFirst();
+}
+
 export async function getSpoke(db: DbLike, hubId: string, nameOrId: string): Promise<Spoke> {
   const rows = await db.selectFrom('spokes').selectAll().where('hub_id', '=', hubId).execute();
   const r = rows.find((x) => x.name === nameOrId) ?? rows.find((x) => x.id === nameOrId);

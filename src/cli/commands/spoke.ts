@@ -6,7 +6,7 @@ import { applyM365SpokeFlags } from './account-microsoft.js';
 import type { SpokeAuth } from '../../connectors/kit/contract.js';
 import { MAX_FULL_LISTING_HOURS, defaultSpokeOptions, spokeOptionsSchema, writePolicy, type SpokeOptions } from '../../engine/plan/options.js';
 import { parseCondition } from '../../engine/plan/conditions.js';
-import { addSpoke, getHub, getSpoke, listSpokes, removeSpoke, setSpokeOptions } from '../../store/hubs.js';
+import { addSpoke, getHub, getSpoke, removeSpoke, setSpokeOptions, spokeOnAddressBook } from '../../store/hubs.js';
 import { CliError } from '../io.js';
 import type { CliEnv } from '../main.js';
 import { collect, withApp } from './shared.js';
@@ -204,7 +204,7 @@ export function registerSpokeCommands(program: Command, env: CliEnv): void {
       } finally {
         await conn.close?.();
       }
-      const twin = (await listSpokes(app.store.db, hub.id)).find((o) => o.identity === identity);
+      const twin = await spokeOnAddressBook(app.store.db, hub.id, identity);
       if (twin) throw new CliError(`Spoke "${twin.name}" of hub "${hub.name}" already syncs this address book (${identity}).`);
       const s = await addSpoke(app.store.db, {
         id: app.engine.ids(),

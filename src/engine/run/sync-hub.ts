@@ -6,7 +6,7 @@
 import type { Kysely } from 'kysely';
 import type { Connector, ConnectorEnv, ConnectorFactory } from '../../connectors/kit/contract.js';
 import { isConnectorError } from '../../connectors/kit/errors.js';
-import { getHub, listSpokes, updateSpokeStatus, type Spoke } from '../../store/hubs.js';
+import { getHub, listSpokes, spokeOnAddressBook, updateSpokeStatus, type Spoke } from '../../store/hubs.js';
 import { acquireLease, LEASE_TTL_MS, releaseLease, renewLease } from '../../store/lease.js';
 import type { Schema } from '../../store/schema.js';
 import { HubClock } from '../hlc.js';
@@ -234,14 +234,7 @@ async function runSpokes(
       // Two spokes of one hub on the same address book (one folder added twice, one CardDAV book by
       // two URLs) would each be written every change, and each be told the other's writes. The one
       // added later stops; the first goes on syncing.
-      const twin = await ctx.db
-        .selectFrom('spokes')
-        .select('name')
-        .where('hub_id', '=', ctx.hubId)
-        .where('identity', '=', identity)
-        .where('id', '!=', spoke.id)
-        .where((eb) => eb.or([eb('created_at', '<', spoke.createdAt), eb.and([eb('created_at', '=', spoke.createdAt), eb('name', '<', spoke.name)])]))
-        .executeTakeFirst();
+      const twin = await spokeOnAddressBook(ctx.db, ctx.hubId, identity, spoke);
       if (twin) throw new Error(`it is the same address book as spoke "${twin.name}" (${identity}); nothing was synced. Remove one of the two.`);
       if (spoke.identity === null) {
         await ctx.tx((db) => db.updateTable('spokes').set({ identity }).where('id', '=', spoke.id).execute());
