@@ -278,6 +278,10 @@ async function benchSize(n: number, o: Options, failures: string[], profileDir: 
       `generated ${generation.files.map(int).join(' + ')} files (${int(generation.inTwoFolders)} people in two folders, ` +
         `${int(generation.withVariant)} of them different between the two) in ${sec(generation.ms)} s — not measured`,
     );
+    // The generated files are still in the page cache waiting to be written back; left there, the
+    // kernel writes them (≈150 MB at 100,000) during the measured sync, which then competes with it
+    // for the disk and the CPUs by a varying amount. Flushed here, outside the measurement.
+    execFileSync('sync', ['-f', root]);
     await runPhase(workDir, { mode: 'setup', dataDir, hub: HUB, spokes: FOLDERS.map((name, k) => ({ name, dir: dirs[k] as string })) });
 
     const profName = (label: string) => `${n}-${label}.cpuprofile`;
