@@ -223,9 +223,20 @@ export async function hubContact(db: Db, hubId: string, id: string) {
   return { id: e.id, deleted: e.deleted === 1, tombstone: e.tombstone ? (JSON.parse(e.tombstone) as unknown) : null, card: storedCard(e), links };
 }
 
+/**
+ * Where a value of a conflict came from, as people know it: the spoke's name, `hub` for a choice
+ * made in Hubsync (a conflict picked, an undo), or null for a spoke removed since (its values stay).
+ * The store keeps the spoke's id.
+ */
+export async function conflictOrigins(db: Db, hubId: string): Promise<(origin: string) => string | null> {
+  const names = new Map((await listSpokes(db, hubId)).map((s) => [s.id, s.name]));
+  return (origin) => (origin === 'hub' ? 'hub' : (names.get(origin) ?? null));
+}
+
 export async function openConflicts(db: Db, hubId: string) {
   const rows = await db.selectFrom('conflicts').selectAll().where('hub_id', '=', hubId).where('status', '=', 'open').orderBy('at', 'desc').limit(200).execute();
   const labels = await contactLabels(db, rows.map((r) => r.entity_id));
+  const from = await conflictOrigins(db, hubId);
   return rows.map((r) => ({
     id: r.id,
     contact: r.entity_id,
@@ -233,8 +244,8 @@ export async function openConflicts(db: Db, hubId: string) {
     path: r.path,
     kept: JSON.parse(r.kept) as unknown,
     lost: JSON.parse(r.lost) as unknown,
-    keptOrigin: r.kept_origin,
-    lostOrigin: r.lost_origin,
+    keptFrom: from(r.kept_origin),
+    lostFrom: from(r.lost_origin),
     at: r.at,
   }));
 }

@@ -158,6 +158,7 @@ export function registerHubRoutes(app: FastifyInstance, deps: ServerDeps): void 
     const running = deps.runner.progress(hub.id);
     const held = await heldDeletes(deps.db, hub.id);
     const conflicts = await openConflicts(deps.db, hub.id);
+    const originText = (from: string | null) => (from === null ? t('conflicts.removedSpoke') : from === 'hub' ? t('conflicts.fromHub') : from);
     const reviews = await openReviews(deps.db, hub.id);
     const reviewLabels = await contactLabels(deps.db, reviews.flatMap((r) => [r.contact, ...r.candidates.map((c) => c.entityId)]));
     const spokeNames = new Map(st.spokes.map((row) => [row.spoke.id, row.spoke.name]));
@@ -222,8 +223,8 @@ ${conflicts.length > 0 ? html`<h2 id="conflicts">${t('conflicts.title')}</h2>
 <p>${t('conflicts.intro')}</p>
 <table><thead><tr><th>${t('conflicts.contact')}</th><th>${t('conflicts.field')}</th><th>${t('conflicts.kept')}</th><th>${t('conflicts.other')}</th></tr></thead><tbody>
 ${conflicts.map((c) => html`<tr><td><a href="/hubs/${hub.id}/contacts/${c.contact}">${c.label}</a></td><td>${c.path}</td>
-<td>${valueText(c.kept)} <span class="small muted">(${c.keptOrigin})</span><br>${postButton(req, `/hubs/${hub.id}/conflicts/${c.id}`, t('conflicts.keepThis'), { cls: 'secondary', fields: { keep: 'kept' } })}</td>
-<td>${valueText(c.lost)} <span class="small muted">(${c.lostOrigin})</span><br>${postButton(req, `/hubs/${hub.id}/conflicts/${c.id}`, t('conflicts.useThis'), { cls: 'secondary', fields: { keep: 'lost' } })}</td></tr>`)}
+<td>${valueText(c.kept)} <span class="small muted">(${originText(c.keptFrom)})</span><br>${postButton(req, `/hubs/${hub.id}/conflicts/${c.id}`, t('conflicts.keepThis'), { cls: 'secondary', fields: { keep: 'kept' } })}</td>
+<td>${valueText(c.lost)} <span class="small muted">(${originText(c.lostFrom)})</span><br>${postButton(req, `/hubs/${hub.id}/conflicts/${c.id}`, t('conflicts.useThis'), { cls: 'secondary', fields: { keep: 'lost' } })}</td></tr>`)}
 </tbody></table>` : ''}
 
 ${reviews.length > 0 ? html`<h2 id="reviews">${t('reviews.title')}</h2>

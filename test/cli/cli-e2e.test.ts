@@ -159,6 +159,10 @@ describe('hubsync CLI on vCard folders', () => {
     expect(lines[2]).toBe('Long values are cut short here (…); every value in full: hubsync conflicts "Family" --json');
     const [conflict] = JSON.parse(await ok(data, 'conflicts', 'Family', '--json')) as { kept: string; lost: string }[];
     expect([conflict?.kept, conflict?.lost].sort()).toEqual([note('Ann'), note('Bob')].map((n) => n.replace('\\n', '\n')));
+    // A spoke removed since: its value stays, said to come from a removed spoke (not by its id).
+    await ok(data, 'spoke', 'remove', 'Family', 'b');
+    const after = (await ok(data, 'conflicts', 'Family')).trimEnd().split('\n');
+    expect(after[1]).toMatch(/ a +(Ann|Bob) .*\(removed spoke\)$|\(removed spoke\) +(Ann|Bob) .* a$/);
   });
 
   it('a renamed file is the same contact: nothing is deleted or duplicated, and its edit goes through', async () => {

@@ -107,6 +107,10 @@ describe('conflicts', () => {
     const row = await ts.web.deps.db.selectFrom('conflicts').selectAll().where('id', '=', conflictId as string).executeTakeFirstOrThrow();
     expect(page.body).toContain(JSON.parse(row.kept) as string);
     expect(page.body).toContain(JSON.parse(row.lost) as string);
+    // Each value says which spoke it came from, by the name the person gave it (not its id).
+    expect(page.body).toContain('<span class="small muted">(A)</span>');
+    expect(page.body).toContain('<span class="small muted">(B)</span>');
+    expect(page.body).not.toContain(`(${spokeB})`);
     expect((await owner.post(`/hubs/${hubId}/conflicts/${conflictId}`, { keep: 'lost' })).status).toBe(302);
     await ts.web.deps.runner.run(hubId, { reason: 'manual' });
     const lost = JSON.parse(row.lost) as string;

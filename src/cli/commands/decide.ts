@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { contactLabels } from '../../app/queries.js';
+import { conflictOrigins, contactLabels } from '../../app/queries.js';
 import { confirmHeld, rejectHeld, resolveConflict, restoreContact, undoRun } from '../../engine/run/decisions.js';
 import { getHub, listSpokes } from '../../store/hubs.js';
 import { isCut, json, plural, table, when } from '../format.js';
@@ -82,8 +82,8 @@ export function registerDecisionCommands(program: Command, env: CliEnv): void {
         }
         const db = app.store.db;
         const hub = await getHub(db, hubName);
-        const names = new Map((await listSpokes(db, hub.id)).map((s) => [s.id, s.name]));
-        const origin = (o: string) => names.get(o) ?? o;
+        const from = await conflictOrigins(db, hub.id);
+        const origin = (o: string) => from(o) ?? '(removed spoke)';
         let q = db.selectFrom('conflicts').select(['conflicts.id', 'conflicts.entity_id', 'conflicts.path', 'conflicts.kept', 'conflicts.lost', 'conflicts.kept_origin', 'conflicts.lost_origin', 'conflicts.at', 'conflicts.status', 'conflicts.run_id']).where('conflicts.hub_id', '=', hub.id);
         if (!opts.all) q = q.where('conflicts.status', '=', 'open');
         const rows = await q.orderBy('conflicts.id').execute();
