@@ -16,6 +16,7 @@ import { registerHubCommands } from './commands/hub.js';
 import { registerInspectCommands } from './commands/inspect.js';
 import { registerMailboxesCommand } from './commands/mailboxes.js';
 import { registerSpokeCommands } from './commands/spoke.js';
+import { registerSplitCommand } from './commands/split.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerStartCommand } from './commands/start.js';
 import { registerSyncCommand } from './commands/sync.js';
@@ -43,6 +44,7 @@ export function buildProgram(env: CliEnv, setExit: (code: number) => void): Comm
   registerAccountCommands(program, env);
   registerMailboxesCommand(program, env);
   registerEmulateCommands(program, env);
+  registerSplitCommand(program, env);
   return program;
 }
 

@@ -852,6 +852,17 @@ export function parseVCards(text: string, opts: ParseVCardOptions = {}): ParsedV
 }
 
 /**
+ * The text of each vCard in `text`, from its BEGIN line to its END line as written (line breaks,
+ * folding, properties this model does not know: nothing is rewritten), each ending with a line
+ * break. A card nested in another (a vCard 2.1 AGENT) stays inside it. Empty when the text holds
+ * no vCard.
+ */
+export function splitVCardTexts(text: string): string[] {
+  const source = splitSource(text);
+  return source.cards.map((c) => `${source.physical.slice(c.begin, c.end < 0 ? source.physical.length : c.end + 1).join(source.newline).replace(/\s+$/, '')}${source.newline}`);
+}
+
+/**
  * Parses the first vCard in the text; further cards are reported as a problem, not read. Bad values
  * are reported in `problems` and the rest of the card is returned. Throws when the text holds no
  * vCard at all.

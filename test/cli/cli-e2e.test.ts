@@ -165,6 +165,39 @@ describe('hubsync CLI on vCard folders', () => {
     expect(after[1]).toMatch(/ a +(Ann|Bob) .*\(removed spoke\)$|\(removed spoke\) +(Ann|Bob) .* a$/);
   });
 
+  it('an export holding many contacts is read as its first, says how to split it, and split-vcards brings them all in', async () => {
+    const card = (uid: string | null, fn: string, email: string) =>
+      ['BEGIN:VCARD', 'VERSION:3.0', ...(uid ? [`UID:${uid}`] : []), `FN:${fn}`, `EMAIL:${email}`, 'X-ODD-THING:kept as written', 'END:VCARD', ''].join('\r\n');
+    const cards = [card('urn:uuid:1f0c3c1e-aaaa-4bbb-8ccc-000000000001', 'Ann Export', 'ann@example.com'), card('bob/1', 'Bob Export', 'bob@example.com'), card(null, 'Cy Export', 'cy@example.com')];
+    await writeFile(path.join(a, 'contacts.vcf'), cards.join(''));
+    // A file already named as the first card would be: never overwritten.
+    await writeFile(path.join(a, '1f0c3c1e-aaaa-4bbb-8ccc-000000000001.vcf'), card('other', 'Someone Else', 'else@example.com'));
+    await ok(data, 'hub', 'create', 'Family', '--object', 'contacts');
+    await ok(data, 'spoke', 'add', 'Family', 'a', '--type', 'vdir', '--path', a);
+    const first = await ok(data, 'sync', 'Family');
+    expect(first).toContain('contacts.vcf [VCARD]: holds 3 contacts; only the first was read (a vCard folder holds one contact per file: `hubsync split-vcards contacts.vcf` writes each to a file of its own)');
+
+    const out = await ok(data, 'split-vcards', path.join(a, 'contacts.vcf'));
+    expect(out).toContain('Wrote the 3 contacts of contacts.vcf to 3 files');
+    expect(out).toContain('renamed it contacts.vcf.split');
+    const names = (await readdir(a)).sort();
+    expect(names).toHaveLength(5);
+    expect(names).toContain('contacts.vcf.split');
+    expect(names).toContain('1f0c3c1e-aaaa-4bbb-8ccc-000000000001-2.vcf');
+    expect(names).toContain('bob-1.vcf');
+    expect(await readFile(path.join(a, '1f0c3c1e-aaaa-4bbb-8ccc-000000000001.vcf'), 'utf8')).toContain('Someone Else');
+    const texts = await Promise.all(names.filter((n) => n.endsWith('.vcf')).map((n) => readFile(path.join(a, n), 'utf8')));
+    for (const c of cards) expect(texts).toContain(c);
+
+    const second = await ok(data, 'sync', 'Family');
+    expect(second).not.toContain('[VCARD]');
+    expect(second).toContain('1 renamed or moved');
+    const people = JSON.parse(await ok(data, 'contacts', 'Family', '--json')) as unknown[];
+    expect(people).toHaveLength(4);
+    expect(await ok(data, 'split-vcards', path.join(a, 'bob-1.vcf'))).toContain('holds one vCard: nothing to split');
+    expect((await hubsync(data, 'split-vcards', path.join(a, 'missing.vcf'))).code).toBe(1);
+  });
+
   it('a renamed file is the same contact: nothing is deleted or duplicated, and its edit goes through', async () => {
     await threeFolders();
     await ok(data, 'sync', 'Family');

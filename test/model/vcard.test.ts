@@ -5,7 +5,7 @@ import type { Card, Contexts } from '../../src/model/card.js';
 import { cardToFields, fieldsToCard } from '../../src/model/card-fields.js';
 import { ALL_PATHS, isScalarPath, stableStringify, type FieldPath, type Fields } from '../../src/model/fields.js';
 import { sampleContact, sampleVcard } from '../../src/demo/sample-contacts.js';
-import { parseVCard, parseVCards, toVCard, updateVCard, vcardHolds } from '../../src/model/vcard.js';
+import { parseVCard, parseVCards, splitVCardTexts, toVCard, updateVCard, vcardHolds } from '../../src/model/vcard.js';
 import { VCARD_ADR_KINDS, VCARD_CONTEXTS, VCARD_PHONE_FEATURES, cardArb } from './arbitraries.js';
 
 const FIXTURES = new URL('../fixtures/vcards/', import.meta.url);
@@ -274,6 +274,19 @@ describe('parseVCard: problems and errors', () => {
     const first = parseVCard(text);
     expect(first.card.name?.full).toBe('A');
     expect(first.problems).toEqual([{ field: 'VCARD', message: 'the text holds 2 vCards; only the first was read' }]);
+  });
+});
+
+describe('splitVCardTexts', () => {
+  it('gives each card of an export as written: folding, unknown properties, a nested AGENT card and line breaks kept', () => {
+    const one = 'BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ann\r\nNOTE:a long note folded\r\n  over two lines\r\nX-CUSTOM;TYPE=odd:kept\r\nEND:VCARD\r\n';
+    const agent = 'BEGIN:VCARD\r\nVERSION:2.1\r\nFN:Boss\r\nAGENT:\r\nBEGIN:VCARD\r\nVERSION:2.1\r\nFN:Assistant\r\nEND:VCARD\r\nEND:VCARD\r\n';
+    const three = 'BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Cy\r\nEND:VCARD\r\n';
+    const texts = splitVCardTexts(`\uFEFF${one}\r\n${agent}${three}\r\n\r\n`);
+    expect(texts).toEqual([one, agent, three]);
+    expect(texts.map((t) => parseVCard(t).card.name?.full)).toEqual(['Ann', 'Boss', 'Cy']);
+    expect(splitVCardTexts('BEGIN:VCARD\nFN:Dee\nEND:VCARD')).toEqual(['BEGIN:VCARD\nFN:Dee\nEND:VCARD\n']);
+    expect(splitVCardTexts('no card here')).toEqual([]);
   });
 });
 

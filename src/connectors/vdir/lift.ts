@@ -34,6 +34,16 @@ export function liftVcf({ id, text, stat, notUtf8 = false, defaultRegion, marker
     };
   }
   const problems: ItemProblem[] = parsed.problems.map((p) => ({ id, field: p.field, message: `${id}: ${p.message}` }));
+  // An export of a whole address book: `parseVCard` read its first card and said so; say what to do.
+  for (const [i, p] of parsed.problems.entries()) {
+    const many = p.field === 'VCARD' ? /holds (\d+) vCards/.exec(p.message) : null;
+    if (!many) continue;
+    problems[i] = {
+      id,
+      field: 'VCARD',
+      message: `${id}: holds ${many[1]} contacts; only the first was read (a vCard folder holds one contact per file: \`hubsync split-vcards ${id}\` writes each to a file of its own)`,
+    };
+  }
   if (notUtf8) {
     problems.push({
       id,
