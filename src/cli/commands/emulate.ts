@@ -78,8 +78,7 @@ const registerMicrosoftEmulator: EmulatorRegistrar = (emulate, env) => {
       env.io.out(`Microsoft 365 emulator listening on ${emu.url} (tenant ${emu.state.tenantId}, ${emu.state.users.size} users, ${mailboxes} mailboxes). Point Hubsync at it with:`);
       for (const [k, v] of Object.entries(microsoftEnv(emu.url))) env.io.out(`  export ${k}=${v}`);
       if (!opts.seed) env.io.out(`Demo app: hubsync account add microsoft --tenant ${emu.state.tenantId} --client-id ${DEMO_CLIENT_ID} --client-secret ${DEMO_CLIENT_SECRET} --name contoso`);
-      // The mailboxes to name in `spoke add --mailbox` (the demo tenant's are generated, and differ
-      // from the web app's demo tenant the README names), those holding contacts first.
+      // The mailboxes to name in `spoke add --mailbox`, those holding contacts first.
       const withMailbox = [...emu.state.mailboxes.values()]
         .sort((a, b) => b.contacts.size - a.contacts.size)
         .flatMap((mb) => emu.state.users.get(mb.userId)?.userPrincipalName ?? []);

@@ -9,7 +9,7 @@
  * ```
  */
 import { readFile } from 'node:fs/promises';
-import { sampleContact } from '../../demo/sample-contacts.js';
+import { sampleContact, type SampleContact } from '../../demo/sample-contacts.js';
 import { startMicrosoftEmulator, type MicrosoftEmulator } from './server.js';
 import type { Seed, SeedUser } from './state.js';
 
@@ -68,13 +68,55 @@ export function galUsers(opts: { people: number; mailboxes: number; domain?: str
   return users;
 }
 
-/** The demo tenant: an admin-consented app, three mailboxes and a GAL of 40 colleagues. */
-export function demoMicrosoftSeed(): Seed {
+/** The demo tenant's mailboxes, which the README and the web app's wizard name. */
+export const DEMO_MAILBOXES = ['adele@contoso.example', 'megan@contoso.example', 'lynne@contoso.example'];
+/** The public client (PKCE, no secret) the web app's demo mode signs in with. */
+export const DEMO_PUBLIC_CLIENT_ID = 'hubsync-demo-app';
+
+/** A sample contact as Outlook stores it (Graph `contact` resource). */
+function graphContact(c: SampleContact): Record<string, unknown> {
   return {
-    tenant: { id: DEMO_TENANT_ID, domain: 'contoso.example', name: 'Contoso (demo)' },
-    apps: [{ clientId: DEMO_CLIENT_ID, clientSecret: DEMO_CLIENT_SECRET, consented: true }],
-    users: galUsers({ people: 40, mailboxes: 3 }),
-    orgContacts: [{ givenName: 'Pat', surname: 'Partner', mail: 'pat@fabrikam.example', companyName: 'Fabrikam', phones: [{ type: 'business', number: '+1 206 555 0142' }] }],
+    givenName: c.given,
+    surname: c.surname,
+    displayName: `${c.given} ${c.surname}`,
+    emailAddresses: c.emails.map((address) => ({ address, name: `${c.given} ${c.surname}` })),
+    ...(c.phones[0] ? { mobilePhone: c.phones[0] } : {}),
+    businessPhones: c.phones.slice(1),
+    ...(c.org ? { companyName: c.org } : {}),
+    ...(c.title ? { jobTitle: c.title } : {}),
+    ...(c.city ? { homeAddress: { city: c.city } } : {}),
+    categories: c.categories,
+  };
+}
+
+/**
+ * The demo tenant, the same for the web app's demo mode and `hubsync emulate microsoft`: three
+ * mailboxes sharing some people with each other and with the demo Google accounts, a shared
+ * mailbox, a colleague without a mailbox and an organisational contact (the GAL), and two
+ * admin-consented apps — the web app's public client (`redirectUris`: the registered ones; a
+ * loopback redirect needs none) and a confidential one for `hubsync account add microsoft`.
+ */
+export function demoMicrosoftSeed(opts: { redirectUris?: string[] } = {}): Seed {
+  const [adele, megan, lynne] = DEMO_MAILBOXES as [string, string, string];
+  // Seed 42 is the demo Google accounts' too.
+  const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => graphContact(sampleContact(42, from + i)));
+  return {
+    tenant: { id: DEMO_TENANT_ID, name: 'Contoso (demo)', domain: 'contoso.example' },
+    apps: [
+      { clientId: DEMO_PUBLIC_CLIENT_ID, consented: true, redirectUris: opts.redirectUris ?? [] },
+      { clientId: DEMO_CLIENT_ID, clientSecret: DEMO_CLIENT_SECRET, consented: true },
+    ],
+    users: [
+      { userPrincipalName: adele, displayName: 'Adele Vance', givenName: 'Adele', surname: 'Vance', mail: adele, jobTitle: 'Retail Manager', department: 'Retail', mailbox: 'user', contacts: range(10, 40) },
+      { userPrincipalName: megan, displayName: 'Megan Bowen', givenName: 'Megan', surname: 'Bowen', mail: megan, jobTitle: 'Marketing Manager', department: 'Marketing', mailbox: 'user', contacts: range(30, 60) },
+      { userPrincipalName: lynne, displayName: 'Lynne Robbins', givenName: 'Lynne', surname: 'Robbins', mail: lynne, jobTitle: 'Planner', department: 'Retail', mailbox: 'user', contacts: range(55, 70) },
+      // Exchange makes a shared mailbox's account disabled, which is how Graph v1.0 lets it be told apart.
+      { userPrincipalName: 'reception@contoso.example', displayName: 'Reception', mail: 'reception@contoso.example', mailbox: 'shared', accountEnabled: false, contacts: [] },
+      { userPrincipalName: 'diego@contoso.example', displayName: 'Diego Siciliani', givenName: 'Diego', surname: 'Siciliani', mail: 'diego@contoso.example', jobTitle: 'HR Manager', department: 'HR', businessPhones: ['+1 425 555 0109'], mailbox: 'none' },
+    ],
+    orgContacts: [
+      { displayName: 'Contoso Legal (external)', mail: 'legal@fabrikam.example', companyName: 'Fabrikam', phones: [{ type: 'business', number: '+1 206 555 0142' }] },
+    ],
   };
 }
 
