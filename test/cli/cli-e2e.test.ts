@@ -169,7 +169,9 @@ describe('hubsync CLI on vCard folders', () => {
     const card = (uid: string | null, fn: string, email: string) =>
       ['BEGIN:VCARD', 'VERSION:3.0', ...(uid ? [`UID:${uid}`] : []), `FN:${fn}`, `EMAIL:${email}`, 'X-ODD-THING:kept as written', 'END:VCARD', ''].join('\r\n');
     const cards = [card('urn:uuid:1f0c3c1e-aaaa-4bbb-8ccc-000000000001', 'Ann Export', 'ann@example.com'), card('bob/1', 'Bob Export', 'bob@example.com'), card(null, 'Cy Export', 'cy@example.com')];
-    await writeFile(path.join(a, 'contacts.vcf'), cards.join(''));
+    // Bob's card in Windows-1252 (an Outlook export): copied byte for byte, not damaged as UTF-8.
+    cards[1] = (cards[1] as string).replace('FN:Bob Export', 'FN:Bob Ex\u00e9port');
+    await writeFile(path.join(a, 'contacts.vcf'), Buffer.concat(cards.map((t) => Buffer.from(t, 'latin1'))));
     // A file already named as the first card would be: never overwritten.
     await writeFile(path.join(a, '1f0c3c1e-aaaa-4bbb-8ccc-000000000001.vcf'), card('other', 'Someone Else', 'else@example.com'));
     await ok(data, 'hub', 'create', 'Family', '--object', 'contacts');
@@ -186,7 +188,7 @@ describe('hubsync CLI on vCard folders', () => {
     expect(names).toContain('1f0c3c1e-aaaa-4bbb-8ccc-000000000001-2.vcf');
     expect(names).toContain('bob-1.vcf');
     expect(await readFile(path.join(a, '1f0c3c1e-aaaa-4bbb-8ccc-000000000001.vcf'), 'utf8')).toContain('Someone Else');
-    const texts = await Promise.all(names.filter((n) => n.endsWith('.vcf')).map((n) => readFile(path.join(a, n), 'utf8')));
+    const texts = await Promise.all(names.filter((n) => n.endsWith('.vcf')).map((n) => readFile(path.join(a, n), 'latin1')));
     for (const c of cards) expect(texts).toContain(c);
 
     const second = await ok(data, 'sync', 'Family');
@@ -194,6 +196,7 @@ describe('hubsync CLI on vCard folders', () => {
     expect(second).toContain('1 renamed or moved');
     const people = JSON.parse(await ok(data, 'contacts', 'Family', '--json')) as unknown[];
     expect(people).toHaveLength(4);
+    expect(JSON.stringify(people)).toContain('Bob Exéport');
     expect(await ok(data, 'split-vcards', path.join(a, 'bob-1.vcf'))).toContain('holds one vCard: nothing to split');
     expect((await hubsync(data, 'split-vcards', path.join(a, 'missing.vcf'))).code).toBe(1);
   });

@@ -42,13 +42,17 @@ export function registerSplitCommand(program: Command, env: CliEnv): void {
     .description('write each contact of a .vcf holding many (an export) to a file of its own beside it, for a vCard folder spoke')
     .action(async (file: string) => {
       const source = path.resolve(file);
-      let text: string;
+      let bytes: Buffer;
       try {
-        text = await readFile(source, 'utf8');
+        bytes = await readFile(source);
       } catch (e) {
         throw new CliError(`Cannot read ${source}: ${(e as Error).message}`, 1);
       }
-      const cards = splitVCardTexts(text);
+      // Read and written back byte for byte (latin1 maps each byte to one character and back): an
+      // export in Windows-1252 or with 2.1 CHARSET parameters is copied as it is, not decoded as
+      // UTF-8 and damaged. A UTF-8 byte order mark is left out (it would hide the first BEGIN line).
+      const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+      const cards = splitVCardTexts(bytes.subarray(bom).toString('latin1'));
       if (cards.length === 0) throw new CliError(`${source} holds no vCard (no BEGIN:VCARD line).`, 1);
       if (cards.length === 1) return env.io.out(`${source} holds one vCard: nothing to split.`);
       const dir = path.dirname(source);
@@ -61,7 +65,7 @@ export function registerSplitCommand(program: Command, env: CliEnv): void {
         taken.add(name.toLowerCase());
         try {
           // 'wx': never over a file that appeared meanwhile.
-          await writeFile(path.join(dir, name), card, { flag: 'wx' });
+          await writeFile(path.join(dir, name), Buffer.from(card, 'latin1'), { flag: 'wx' });
         } catch (e) {
           throw new CliError(
             `Wrote ${written} of ${cards.length} contacts, then could not write ${path.join(dir, name)}: ${(e as Error).message}. ` +
