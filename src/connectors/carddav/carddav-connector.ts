@@ -6,11 +6,12 @@
  *   the collection (a server that moved an item) keeps its path (`/other/x.vcf`). Etag: the
  *   server's ETag, verbatim (Radicale compares If-Match as an exact string).
  * - Pull without a cursor: one RFC 6578 sync-collection REPORT with an empty token asking for
- *   getetag and address-data, so a first sync costs one request (vdirsyncer: PROPFIND + multiget).
- *   Items whose etag the hub knows are reported `unchanged`; 404 entries (Radicale lists hrefs
- *   deleted long ago in an initial sync) are ignored. Complete. A full listing of a book the hub
- *   already holds (`linked` > 0: the engine's daily full listing, an expired token) asks for
- *   getetag alone and reads the changed members by multiget.
+ *   getetag alone, then addressbook-multiget of the members whose etag the hub does not know, in
+ *   batches (vdirsyncer: PROPFIND + multiget). Asking for address-data in the sync-collection
+ *   itself saved requests but made the whole book one response, parsed at once: a 5,000-card
+ *   Radicale book was a 6.4 MB answer and 112 MB more peak memory than a folder of the same
+ *   cards. Items whose etag the hub knows are reported `unchanged`; 404 entries (Radicale lists
+ *   hrefs deleted long ago in an initial sync) are ignored. Complete.
  * - Pull with a cursor: sync-collection from the stored token, for etags alone (members really
  *   changed are read by multiget): a no-op is one small REPORT. 404 entries are `deleted`. An
  *   expired token — 403 DAV:valid-sync-token (RFC 6578 §3.2), or Xandikos' 500 — raises
@@ -131,7 +132,7 @@ class CarddavConnector implements Connector {
       // 1,000 creates would download every card just written from Radicale (it sends the data), and
       // Xandikos, which leaves it out of sync-collection (a 404 propstat per member), answered in
       // 80 ms and 384 KB instead of 46 ms and 267 KB. Members really changed are read by multiget.
-      res = await syncCollection(this.t, book, cursor.t, false, { noRetry: true });
+      res = await syncCollection(this.t, book, cursor.t, { noRetry: true });
     } catch (e) {
       // Xandikos 0.2.8 answers an unknown token with 500 instead of 403 valid-sync-token
       // (test-servers.md §2.2.5); with a stored token, a 5xx means "list again" — the full listing
@@ -158,10 +159,9 @@ class CarddavConnector implements Connector {
     let next: string | null = JSON.stringify({ b: book, t: null } satisfies Cursor);
     if (!listingOnly) {
       try {
-        // A first sync asks for every card with the listing (one request). Listing again an address
-        // book the hub already holds (the daily full listing, an expired token) asks for etags
-        // alone: the unchanged cards are not downloaded, the others are read by multiget.
-        const res = await syncCollection(this.t, book, '', (req.linked ?? 0) === 0);
+        // Etags alone, then the cards by multiget a batch at a time (see the top of this file):
+        // memory follows the batch, not the book; the cards the hub holds are not downloaded.
+        const res = await syncCollection(this.t, book, '');
         entries = res.entries;
         next = res.token === null ? null : JSON.stringify({ b: book, t: res.token } satisfies Cursor);
       } catch (e) {

@@ -26,7 +26,11 @@ export interface CarddavConfig {
   authScheme: AuthScheme;
   /** The vCard version of cards the hub creates (existing cards keep theirs). Default 3.0, the most read. */
   version: '3.0' | '4.0';
-  /** Hrefs per addressbook-multiget REPORT. Default 1000. */
+  /**
+   * Hrefs per addressbook-multiget REPORT. Default 250: each answer is parsed whole, so this bounds
+   * the memory a pull takes (a first pull of 5,000 Radicale cards peaked at 307 MB with 1,000 per
+   * REPORT, 280 MB with 250 and 269 MB with 200, against 247 MB for a folder of the same cards).
+   */
   multigetBatch: number;
 }
 
@@ -82,7 +86,7 @@ export function parseCarddavConfig(raw: Record<string, unknown>): CarddavConfig 
     concurrency: posInt(raw.concurrency, 'concurrency', 4, 64),
     authScheme: scheme,
     version,
-    multigetBatch: posInt(raw.multigetBatch, 'multigetBatch', 1000, 10_000),
+    multigetBatch: posInt(raw.multigetBatch, 'multigetBatch', 250, 10_000),
   };
 }
 

@@ -82,12 +82,11 @@ export interface SyncResult {
 }
 
 /**
- * RFC 6578 sync-collection. `token` '' is the initial sync. With `withData`, address-data is asked
- * for in the same REPORT (RFC 6578 §3.2 allows any property), saving a multiget round trip.
+ * RFC 6578 sync-collection, for the members' etags. `token` '' is the initial sync. (Address-data
+ * could be asked for in the same REPORT, §3.2, but then the whole book is one response.)
  */
-export async function syncCollection(t: DavTransport, url: string, token: string, withData: boolean, o: DavCallOptions = {}): Promise<SyncResult> {
-  const prop = withData ? '<d:getetag/><card:address-data/>' : '<d:getetag/>';
-  const body = `<?xml version="1.0" encoding="utf-8"?><d:sync-collection ${NS}><d:sync-token>${escapeXml(token)}</d:sync-token><d:sync-level>1</d:sync-level><d:prop>${prop}</d:prop></d:sync-collection>`;
+export async function syncCollection(t: DavTransport, url: string, token: string, o: DavCallOptions = {}): Promise<SyncResult> {
+  const body = `<?xml version="1.0" encoding="utf-8"?><d:sync-collection ${NS}><d:sync-token>${escapeXml(token)}</d:sync-token><d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>`;
   const res = await report(t, url, 'REPORT', '0', body, o);
   const raw = res[0]?.raw as { multistatus?: { syncToken?: unknown } } | undefined;
   const tok = raw?.multistatus?.syncToken;
