@@ -6,7 +6,7 @@
  * provider modules at them through the usual HUBSYNC_*_URL settings.
  */
 import { googleEnv, startDemoGoogle, type GoogleEmulator } from '../emulators/google/index.js';
-import { DEMO_MAILBOXES, DEMO_PUBLIC_CLIENT_ID, demoMicrosoftSeed, startMicrosoftEmulator, type MicrosoftEmulator } from '../emulators/microsoft/index.js';
+import { DEMO_PUBLIC_CLIENT_ID, demoMicrosoftSeed, startMicrosoftEmulator, type MicrosoftEmulator } from '../emulators/microsoft/index.js';
 import { PROVIDER_CREDENTIAL_VARS } from './app.js';
 import type { OAuthProvider } from './oauth-provider.js';
 import { configuredProviders } from './providers.js';
@@ -21,9 +21,6 @@ export interface DemoProviders {
 }
 
 export const DEMO_GOOGLE_USERS = ['alex@demo.example', 'sam@demo.example'];
-export const DEMO_MS_CLIENT_ID = DEMO_PUBLIC_CLIENT_ID;
-export const DEMO_MS_MAILBOXES = DEMO_MAILBOXES;
-
 export async function startDemoProviders(env: NodeJS.ProcessEnv, publicUrl: string): Promise<DemoProviders> {
   if (PROVIDER_CREDENTIAL_VARS.some((v) => env[v])) return { providers: configuredProviders(env) };
   const google = await startDemoGoogle({ port: 0 });
@@ -38,7 +35,7 @@ export async function startDemoProviders(env: NodeJS.ProcessEnv, publicUrl: stri
     HUBSYNC_GOOGLE_CLIENT_ID: 'hubsync-demo-client',
     HUBSYNC_GRAPH_URL: microsoft.url,
     HUBSYNC_MS_LOGIN_URL: microsoft.url,
-    HUBSYNC_MICROSOFT_CLIENT_ID: DEMO_MS_CLIENT_ID,
+    HUBSYNC_MICROSOFT_CLIENT_ID: DEMO_PUBLIC_CLIENT_ID,
     HUBSYNC_MICROSOFT_TENANT: 'organizations',
   };
   return {

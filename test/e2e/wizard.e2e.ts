@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { DEMO_GOOGLE_USERS, DEMO_MS_MAILBOXES } from '../../src/server/demo.js';
+import { DEMO_MAILBOXES } from '../../src/emulators/microsoft/index.js';
+import { DEMO_GOOGLE_USERS } from '../../src/server/demo.js';
 import { googleEmails, mailboxEmails, startE2E, type E2E } from './support.js';
 
 let e: E2E;
@@ -73,7 +74,7 @@ describe('the seed wizard, in Chromium, against the Google and Microsoft emulato
     await page.getByRole('button', { name: 'Create my account' }).click();
 
     const [alex, sam] = DEMO_GOOGLE_USERS as [string, string];
-    const [adele, megan] = DEMO_MS_MAILBOXES as [string, string];
+    const [adele, megan] = DEMO_MAILBOXES as [string, string];
     // Steps 1-6: Contacts, Google, sign in, spoke name, hub name, Create.
     await addSpoke(page, { source: 'Google Contacts', consentAs: alex, spokeName: "Alex's Google", hubName: 'Company contacts' }, true);
     await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Company contacts');
