@@ -72,12 +72,15 @@ describe('vdir: writes on the worker thread', () => {
     expect(await fsp.readdir(dir)).toEqual([]);
   });
 
-  it('answers each of many writes submitted at once (one message), in order', async () => {
-    const names = Array.from({ length: 50 }, (_, i) => `m${i}.vcf`);
-    await fsp.writeFile(at('m7.vcf'), 'theirs');
+  it('answers each of many writes submitted at once (messages of 64), in order', async () => {
+    // 150: three messages, the last one short; a name taken in each.
+    const names = Array.from({ length: 150 }, (_, i) => `m${i}.vcf`);
+    const taken = new Set(['m7.vcf', 'm70.vcf', 'm140.vcf']);
+    for (const n of taken) await fsp.writeFile(at(n), 'theirs');
     const replies = await Promise.all(names.map((n, i) => writeInWorker({ kind: 'create', tmp: at(`.${n}.tmp-${i}`), final: at(n), text: `${TEXT}${i}` })));
-    expect(replies.map((r) => r?.kind)).toEqual(names.map((n) => (n === 'm7.vcf' ? 'exists' : 'written')));
-    expect(await fsp.readFile(at('m3.vcf'), 'utf8')).toBe(`${TEXT}3`);
+    expect(replies.map((r) => r?.kind)).toEqual(names.map((n) => (taken.has(n) ? 'exists' : 'written')));
+    for (const i of [3, 64, 100, 149]) expect(await fsp.readFile(at(`m${i}.vcf`), 'utf8')).toBe(`${TEXT}${i}`);
+    expect(await fsp.readFile(at('m70.vcf'), 'utf8')).toBe('theirs');
     expect((await fsp.readdir(dir)).sort()).toEqual([...names].sort());
   });
 

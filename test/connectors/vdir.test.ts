@@ -173,7 +173,7 @@ describe('vdir spoke', () => {
         conditionalWrites: true,
         fields: 'all',
         visibilityLagMs: 0,
-        maxConcurrency: 64,
+        maxConcurrency: 128,
       });
     });
   });

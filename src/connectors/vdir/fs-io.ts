@@ -437,15 +437,18 @@ export async function writeTempFile(folder: string, finalName: string, text: str
 /**
  * fsyncs a directory so that a created, renamed or removed name survives a crash (POSIX makes the
  * entry durable only when the directory is synced). Concurrent writers share syncs: a call made
- * while a sync runs waits for the next one, which covers every change made before it started, so N
- * parallel writes cost about two directory fsyncs instead of N.
+ * while a sync runs waits for the next one, which covers every change made before it started, and
+ * the calls of one turn of the event loop share one, so N parallel writes cost about one directory
+ * fsync instead of N.
  *
  * Where a directory cannot be opened or synced (Windows, some network file systems), syncing is
  * skipped for good: the write itself has already happened and the rename is still atomic.
  */
 export class DirSyncer {
+  /** The fsync under way, settled (never rejects) when it ends. */
   private running: Promise<void> | null = null;
-  private queued: Promise<void> | null = null;
+  /** The next fsync, not started yet: every caller until it starts shares it. */
+  private next: Promise<void> | null = null;
   private supported = true;
 
   constructor(
@@ -455,21 +458,27 @@ export class DirSyncer {
 
   sync(): Promise<void> {
     if (!this.supported) return Promise.resolve();
-    if (this.running === null) {
-      this.running = this.run().finally(() => {
-        this.running = null;
-      });
-      return this.running;
-    }
-    if (this.queued === null) {
-      this.queued = this.running
-        .catch(() => undefined)
-        .then(() => {
-          this.queued = null;
-          return this.sync();
+    // A sync starts one turn of the event loop after it is asked for (and after the one under way),
+    // so that the callers of that turn share it: the write worker answers a batch of writes in one
+    // message, and when the first answer started the fsync at once, the batch's other writes waited
+    // for a second one and finished later than the first, which the spoke's next writes then
+    // followed as a batch of one and a batch of the rest.
+    this.next ??= (this.running ?? Promise.resolve())
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      .then(() => {
+        this.next = null;
+        if (!this.supported) return;
+        const run = this.run();
+        const settled: Promise<void> = run.then(
+          () => undefined,
+          () => undefined,
+        ).then(() => {
+          if (this.running === settled) this.running = null;
         });
-    }
-    return this.queued;
+        this.running = settled;
+        return run;
+      });
+    return this.next;
   }
 
   private async run(): Promise<void> {

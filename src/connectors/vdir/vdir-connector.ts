@@ -88,11 +88,13 @@ export const vdirCapabilities: Capabilities = {
   // (DirSyncer) and, on the write worker, one syncfs per batch (write-worker.ts): the writes in
   // flight are the batch. Measured on ext4 (bench/vdir-connector.ts, 20,000 creates): 16 in flight
   // make ≈2,600 files/s against ≈650/s one at a time; with the batched flush, 64 in flight took
-  // 4.7–7.8 s against 9.1–10.3 s for 16 with an fsync per file, and 128 or 256 were no faster
-  // (docs/benchmarks.md, session 14).
+  // 4.7–7.8 s against 9.1–10.3 s for 16 with an fsync per file, and 128 or 256 in one batch were no
+  // faster (docs/benchmarks.md, session 14). 128 in flight, sent to the worker as batches of 64
+  // (write-worker.ts), keep a second batch staged while the first waits for its flush: the pushes
+  // of a 100,000-contact first sync took 29.3–31.3 s against 33.4–33.9 s with 64 (session 18).
   // Two conditional writes to one file are kept apart by the etag check (up to the
   // stat-then-rename window described in `update`).
-  maxConcurrency: 64,
+  maxConcurrency: 128,
 };
 
 class VdirConnector implements Connector {

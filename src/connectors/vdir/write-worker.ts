@@ -269,8 +269,16 @@ function finish({ job, fd, timed, answer, failed }, err) {
 
 type RawReply = [kind: WriteReply['kind'], a: string | undefined, b: string | undefined, syncMs: number, calls: number];
 
+/**
+ * A turn's writes go to the worker in messages of at most this many. A message is answered when
+ * its last file is flushed and published, so one message per spoke left the worker idle while the
+ * flush ran and the spoke idle until all of it was done; with two, the worker stages the second
+ * while the first waits for its `syncfs` (which then covers both when they meet in the queue).
+ */
+const MAX_JOBS_PER_MESSAGE = 64;
+
 const worker = new EvalWorker<{ id: number; out: RawReply[] }>(SOURCE, 'write worker');
-let queued: { job: WriteJob; resolve: (r: WriteReply | null) => void }[] = [];
+const queued: { job: WriteJob; resolve: (r: WriteReply | null) => void }[] = [];
 let flushScheduled = false;
 
 /** False once a worker could not be started or died (and not before anyone tried). */
@@ -287,8 +295,10 @@ function decode([kind, a, b, syncMs, calls]: RawReply): WriteReply {
 
 function flush(): void {
   flushScheduled = false;
-  const batch = queued;
-  queued = [];
+  while (queued.length > 0) send(queued.splice(0, MAX_JOBS_PER_MESSAGE));
+}
+
+function send(batch: typeof queued): void {
   worker.ask({ jobs: batch.map((q) => q.job) }).then(
     (a) => batch.forEach((q, i) => q.resolve(a === null ? null : decode(a.out[i] as RawReply))),
     // The worker died mid-batch: whether a job's file was published is unknown. Answer with a
