@@ -7,8 +7,9 @@
  * ext4's directory work in folders of 100,000 entries), while the second core idled; the main
  * thread is busy for the whole sync, so what it does not do is time saved. Here a worker does them,
  * a batch of jobs per message: the jobs that the spoke's concurrent writes submit in one turn of
- * the event loop. Only strings cross the thread boundary (the text written, stat numbers as
- * decimal strings, error codes); the vCard itself is still made, and its echo parsed, by the caller.
+ * the event loop, up to `MAX_JOBS_PER_MESSAGE` a message. Only strings cross the thread boundary
+ * (the text written, stat numbers as decimal strings, error codes); the vCard itself is still made,
+ * and its echo parsed, by the caller.
  *
  * Each job runs the same steps, in the same order and with the same guarantees, as the
  * main-thread path in vdir-connector.ts and fs-io.ts (which stays for when no worker can be had):
@@ -272,8 +273,8 @@ type RawReply = [kind: WriteReply['kind'], a: string | undefined, b: string | un
 /**
  * A turn's writes go to the worker in messages of at most this many. A message is answered when
  * its last file is flushed and published, so one message per spoke left the worker idle while the
- * flush ran and the spoke idle until all of it was done; with two, the worker stages the second
- * while the first waits for its `syncfs` (which then covers both when they meet in the queue).
+ * flush ran and the spoke idle until all of it was done; with two, the worker stages the second's
+ * files while the first's `syncfs` runs, and their flush follows right after.
  */
 const MAX_JOBS_PER_MESSAGE = 64;
 
@@ -319,7 +320,7 @@ export function writeInWorker(job: WriteJob): Promise<WriteReply | null> {
     queued.push({ job, resolve });
     if (!flushScheduled) {
       flushScheduled = true;
-      // Every write the spoke's concurrent calls submit in this turn of the event loop goes in one message.
+      // The writes the spoke's concurrent calls submit in this turn of the event loop go together.
       setImmediate(flush);
     }
   });
