@@ -52,7 +52,10 @@ export interface SizeResult {
   /** Files per folder (by spoke name) before the initial sync (generated) and after it. */
   filesBefore: Record<string, number>;
   filesAfter: Record<string, number>;
+  /** The initial sync: the run of median wall time when there were several (`initialRuns`). */
   initial: PhaseRecord;
+  /** Every initial sync, when the size had several (each on freshly generated folders). */
+  initialRuns?: Aggregate;
   noop?: Aggregate;
   incremental?: Aggregate;
   dryRun?: PhaseRecord;
@@ -95,6 +98,8 @@ export interface BenchResults {
     plannerFix: boolean;
     sharedPhones: boolean;
     initialOnly: boolean;
+    /** Absent in results recorded before it existed (one initial sync per size). */
+    initialRuns?: number;
   };
   sizes: SizeResult[];
   verdicts: Verdict[];
@@ -109,7 +114,7 @@ const cpuMs = (m: PhaseMeasurement): number => m.cpuUserMs + m.cpuSysMs;
 
 /** Every measured run of a size. */
 export function recordsOf(s: SizeResult): PhaseRecord[] {
-  return [s.initial, ...(s.noop?.runs ?? []), ...(s.incremental?.runs ?? []), ...(s.dryRun ? [s.dryRun] : []), ...(s.probes ?? [])];
+  return [...(s.initialRuns?.runs ?? [s.initial]), ...(s.noop?.runs ?? []), ...(s.incremental?.runs ?? []), ...(s.dryRun ? [s.dryRun] : []), ...(s.probes ?? [])];
 }
 
 /** Results recorded before phases merged their timeline: merged, so the JSON stays small. */
@@ -216,7 +221,8 @@ export function phaseTable(results: BenchResults): string {
         ]),
       );
     };
-    one('initial sync', s.initial);
+    if (s.initialRuns) many('initial sync', s.initialRuns);
+    else one('initial sync', s.initial);
     if (s.noop) many('no-op re-sync', s.noop);
     if (s.incremental) many('incremental', s.incremental);
     if (s.dryRun) one('dry run of an incremental', s.dryRun);
@@ -318,12 +324,26 @@ export function verdicts(results: BenchResults): Verdict[] {
   const big = at(100_000);
   if (big) {
     const i = big.initial.m;
-    out.push({
-      target: 'initial sync of 100,000 contacts across 3 spokes < 60 s',
-      measured: `${sec(i.wallMs)} s wall (${sec(i.cpuUserMs + i.cpuSysMs)} s CPU; load average ${loadCell([big.initial])})`,
-      met: i.wallMs < 60_000,
-    });
-    out.push({ target: 'peak memory of that sync < 400 MB', measured: `${mb(i.maxRssMB)} MB`, met: i.maxRssMB < 400 });
+    const all = big.initialRuns;
+    if (all) {
+      // The median for time, as for the cheap phases; the highest of the runs for memory.
+      const peak = Math.max(...all.runs.map((r) => r.m.maxRssMB));
+      out.push({
+        target: 'initial sync of 100,000 contacts across 3 spokes < 60 s',
+        measured:
+          `${sec(all.median.wallMs)} s wall (median of ${all.runs.length}, range ${sec(all.minWallMs)}–${sec(all.maxWallMs)} s; ` +
+          `${sec(all.median.cpuMs)} s CPU; load average ${loadCell(all.runs)})`,
+        met: all.median.wallMs < 60_000,
+      });
+      out.push({ target: 'peak memory of that sync < 400 MB', measured: `${mb(peak)} MB (the highest of the ${all.runs.length} runs)`, met: peak < 400 });
+    } else {
+      out.push({
+        target: 'initial sync of 100,000 contacts across 3 spokes < 60 s',
+        measured: `${sec(i.wallMs)} s wall (${sec(i.cpuUserMs + i.cpuSysMs)} s CPU; load average ${loadCell([big.initial])})`,
+        met: i.wallMs < 60_000,
+      });
+      out.push({ target: 'peak memory of that sync < 400 MB', measured: `${mb(i.maxRssMB)} MB`, met: i.maxRssMB < 400 });
+    }
     if (big.noop) {
       out.push({
         target: 'no-op re-sync of 100,000 < 5 s',

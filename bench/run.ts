@@ -15,6 +15,8 @@
  * The other options are the vdir benchmark's, and without --only they select it alone:
  *   npm run bench -- --sizes 10000,50000       other sizes
  *   npm run bench -- --runs 5                  repetitions of the cheap phases (default 3)
+ *   --initial-runs K                           first syncs per size, each on fresh folders (default 3;
+ *                                              1 with --quick, --profile or --initial-only)
  *   npm run bench -- --profile --sizes 100000  where the time goes: SQLite and connector timers and
  *                                              a CPU profile per phase (slower; docs untouched)
  *   --initial-only                             only the initial sync (profiles, experiments)
@@ -24,7 +26,8 @@
  *   --keep (keep the generated data)
  *
  * Per size: generate the folders (not measured), create the hub and spokes, then each measured
- * phase in a child process of its own (phase.ts): the initial sync; no-op re-syncs; incremental
+ * phase in a child process of its own (phase.ts): the initial sync (repeated on freshly generated
+ * folders and a new hub, `--initial-runs`, and the median run reported); no-op re-syncs; incremental
  * syncs after 100 edits, 10 creates and 10 deletes made in the folders; a dry run of one more such
  * round. The data is checked after each phase, and the run fails loudly when the initial sync did
  * not leave every folder with the N contacts.
@@ -94,6 +97,8 @@ interface Options {
   sharedPhones: boolean;
   /** Only the initial sync (profiling it, experiments). */
   initialOnly: boolean;
+  /** First syncs per size, each on freshly generated folders and a new hub; the median is reported. */
+  initialRuns: number;
   /** Re-render docs/benchmarks.md from bench/results/latest.json, measuring nothing. */
   reportOnly: boolean;
   /** Extra environment for the measured processes (experiments: UV_THREADPOOL_SIZE=16). */
@@ -107,6 +112,7 @@ function parseOptions(argv: string[]): Options {
       quick: { type: 'boolean', default: false },
       sizes: { type: 'string' },
       runs: { type: 'string', default: '3' },
+      'initial-runs': { type: 'string' },
       seed: { type: 'string', default: '42' },
       profile: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
@@ -134,6 +140,10 @@ function parseOptions(argv: string[]): Options {
   }
   const initialOnly = values['initial-only'] ?? false;
   const fix = values['planner-fix'] ?? false;
+  // Three first syncs for the recorded numbers (a median, as for the cheap phases); one for a smoke
+  // test, a profile or an experiment, unless asked.
+  const initialRuns = Number(values['initial-runs'] ?? (quick || profile || initialOnly ? 1 : 3));
+  if (!Number.isInteger(initialRuns) || initialRuns < 1) throw new BenchFailure(`--initial-runs: give a whole number ≥ 1 (got "${values['initial-runs']}")`);
   const sharedPhones = !(values['no-shared-phones'] ?? false);
   return {
     reportOnly: values['report-only'] ?? false,
@@ -141,6 +151,7 @@ function parseOptions(argv: string[]): Options {
     plannerFix: fix,
     env,
     initialOnly,
+    initialRuns: profile ? 1 : initialRuns,
     sizes: [...new Set(sizes)].sort((a, b) => a - b),
     runs: profile ? 1 : runs,
     seed: Number(values.seed),
@@ -264,25 +275,27 @@ function log(s: string): void {
 
 // ----------------------------------------------------------------------------------------------
 
+/** Where one first sync's data lives: generated folders, hub data folder, phases' scratch folder. */
+interface Place {
+  root: string;
+  dirs: string[];
+  dataDir: string;
+  workDir: string;
+}
+
+async function makePlace(o: Options, n: number, suffix: string): Promise<Place> {
+  const root = await fsp.mkdtemp(path.join(o.tmp, `hubsync-bench-${n}${suffix}-`));
+  const place = { root, dirs: FOLDERS.map((f) => path.join(root, 'spokes', f)), dataDir: path.join(root, 'hub'), workDir: path.join(root, 'phases') };
+  for (const d of [...place.dirs, place.dataDir, place.workDir]) await fsp.mkdir(d, { recursive: true });
+  return place;
+}
+
 async function benchSize(n: number, o: Options, failures: string[], profileDir: string, leftovers: string[]): Promise<SizeResult> {
-  const root = await fsp.mkdtemp(path.join(o.tmp, `hubsync-bench-${n}-`));
-  const dirs = FOLDERS.map((f) => path.join(root, 'spokes', f));
-  const dataDir = path.join(root, 'hub');
-  const workDir = path.join(root, 'phases');
+  const main = await makePlace(o, n, '');
+  const { root, dirs, dataDir } = main;
   let keep = o.keep;
   try {
-    for (const d of [...dirs, dataDir, workDir]) await fsp.mkdir(d, { recursive: true });
     log(`\n== ${int(n)} contacts (data in ${root})`);
-    const generation = await generateFolders(dirs, o.seed, n, { sharedPhones: o.sharedPhones });
-    log(
-      `generated ${generation.files.map(int).join(' + ')} files (${int(generation.inTwoFolders)} people in two folders, ` +
-        `${int(generation.withVariant)} of them different between the two) in ${sec(generation.ms)} s — not measured`,
-    );
-    // The generated files are still in the page cache waiting to be written back; left there, the
-    // kernel writes them (≈150 MB at 100,000) during the measured sync, which then competes with it
-    // for the disk and the CPUs by a varying amount. Flushed here, outside the measurement.
-    execFileSync('sync', ['-f', root]);
-    await runPhase(workDir, { mode: 'setup', dataDir, hub: HUB, spokes: FOLDERS.map((name, k) => ({ name, dir: dirs[k] as string })) });
 
     const profName = (label: string) => `${n}-${label}.cpuprofile`;
     const probing = o.profile || o.plannerFix;
@@ -290,10 +303,10 @@ async function benchSize(n: number, o: Options, failures: string[], profileDir: 
       ...(probing ? ['--expose-gc'] : []),
       ...(o.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${profName(label)}`] : []),
     ];
-    const measure = async (label: string, dryRun: boolean, tag: string, liveHeap = false): Promise<PhaseRecord> => {
-      const spec: PhaseSpec = { mode: 'sync', dataDir, hub: HUB, dryRun, instrument: o.profile || o.plannerFix, plannerFix: o.plannerFix, liveHeap };
+    const measure = async (label: string, dryRun: boolean, tag: string, liveHeap = false, place: Place = main): Promise<PhaseRecord> => {
+      const spec: PhaseSpec = { mode: 'sync', dataDir: place.dataDir, hub: HUB, dryRun, instrument: o.profile || o.plannerFix, plannerFix: o.plannerFix, liveHeap };
       const load0 = os.loadavg()[0] ?? 0;
-      const { out, processWallMs } = await runPhase(workDir, spec, nodeArgs(tag));
+      const { out, processWallMs } = await runPhase(place.workDir, spec, nodeArgs(tag));
       const load: [number, number] = [load0, os.loadavg()[0] ?? 0];
       const m = out.measurement;
       if (!m) throw new BenchFailure(`${label}: the phase returned no measurement`);
@@ -314,30 +327,57 @@ async function benchSize(n: number, o: Options, failures: string[], profileDir: 
       );
     };
 
-    // --- initial sync
-    const initial = await measure('initial sync', false, 'initial');
-    const filesAfter = await filesPerFolder(dirs);
-    const rows = await hubRows(dataDir);
-    initial.itemsPerSec = rows.live / (initial.m.wallMs / 1000);
-    statusChecks(initial.checks, initial.m.run);
-    check(initial.checks, 'hub holds N contacts', rows.live === n, `${int(rows.live)} live contacts in the hub, expected ${int(n)} (${int(rows.reviews)} sent to review)`);
-    check(initial.checks, 'every folder holds N files', filesAfter.every((f) => f === n), `files per folder: ${filesAfter.map(int).join(', ')}; expected ${int(n)} each`);
-    report(initial);
-    if (initial.checks.some((c) => !c.ok)) {
-      keep = true;
-      throw new BenchFailure(
-        `the initial sync of ${int(n)} contacts is WRONG: ${initial.checks.filter((c) => !c.ok).map((c) => c.detail).join('; ')}. ` +
-          `Data kept in ${root} for inspection.`,
+    // --- initial sync: generate, set up, sync, check; in `main`, and again in places of their own
+    const firstSync = async (place: Place, k: number) => {
+      const generation = await generateFolders(place.dirs, o.seed, n, { sharedPhones: o.sharedPhones });
+      log(
+        `generated ${generation.files.map(int).join(' + ')} files (${int(generation.inTwoFolders)} people in two folders, ` +
+          `${int(generation.withVariant)} of them different between the two) in ${sec(generation.ms)} s — not measured`,
       );
+      // The generated files are still in the page cache waiting to be written back; left there, the
+      // kernel writes them (≈150 MB at 100,000) during the measured sync, which then competes with it
+      // for the disk and the CPUs by a varying amount. Flushed here, outside the measurement.
+      execFileSync('sync', ['-f', place.root]);
+      await runPhase(place.workDir, { mode: 'setup', dataDir: place.dataDir, hub: HUB, spokes: FOLDERS.map((name, f) => ({ name, dir: place.dirs[f] as string })) });
+      const label = o.initialRuns > 1 ? `initial sync #${k}` : 'initial sync';
+      const initial = await measure(label, false, o.initialRuns > 1 ? `initial-${k}` : 'initial', false, place);
+      const filesAfter = await filesPerFolder(place.dirs);
+      const rows = await hubRows(place.dataDir);
+      initial.itemsPerSec = rows.live / (initial.m.wallMs / 1000);
+      statusChecks(initial.checks, initial.m.run);
+      check(initial.checks, 'hub holds N contacts', rows.live === n, `${int(rows.live)} live contacts in the hub, expected ${int(n)} (${int(rows.reviews)} sent to review)`);
+      check(initial.checks, 'every folder holds N files', filesAfter.every((f) => f === n), `files per folder: ${filesAfter.map(int).join(', ')}; expected ${int(n)} each`);
+      report(initial);
+      if (initial.checks.some((c) => !c.ok)) {
+        keep = true;
+        throw new BenchFailure(
+          `the initial sync of ${int(n)} contacts is WRONG: ${initial.checks.filter((c) => !c.ok).map((c) => c.detail).join('; ')}. ` +
+            `Data kept in ${place.root} for inspection.`,
+        );
+      }
+      return { generation, initial, filesAfter, rows };
+    };
+    const first = await firstSync(main, 1);
+    const initials = [first.initial];
+    for (let k = 2; k <= o.initialRuns; k++) {
+      // Each repetition on a copy of its own: a first sync changes its folders. Its data is removed
+      // with the rest at the end (removeAll), never between runs.
+      const place = await makePlace(o, n, `-initial${k}`);
+      if (keep) log(`data of initial sync #${k} kept in ${place.root}`);
+      else leftovers.push(place.root);
+      initials.push((await firstSync(place, k)).initial);
     }
+    const byWall = [...initials].sort((a, b) => a.m.wallMs - b.m.wallMs);
     const result: SizeResult = {
       n,
-      generation,
+      generation: first.generation,
       disk: { hubMB: duMB(dataDir), foldersMB: duMB(path.join(root, 'spokes')) },
-      hubAfterInitial: rows,
-      filesBefore: byFolder(generation.files),
-      filesAfter: byFolder(filesAfter),
-      initial,
+      hubAfterInitial: first.rows,
+      filesBefore: byFolder(first.generation.files),
+      filesAfter: byFolder(first.filesAfter),
+      // The run of median wall time, whole (its per-spoke and per-stretch tables agree with it).
+      initial: byWall[Math.floor((byWall.length - 1) / 2)] as PhaseRecord,
+      ...(initials.length > 1 ? { initialRuns: aggregate(initials) } : {}),
     };
 
     if (o.initialOnly) return result;
@@ -483,10 +523,10 @@ async function vdirMain(argv: string[], recorded: string[]): Promise<number> {
   // A --tmp folder that does not exist yet is made, so df measures its disk, not nothing.
   await fsp.mkdir(o.tmp, { recursive: true });
   const machine = machineInfo(o.tmp);
-  const need = o.sizes.reduce((a, n) => a + n, 0) * BYTES_PER_CONTACT;
+  const need = o.sizes.reduce((a, n) => a + n, 0) * BYTES_PER_CONTACT * o.initialRuns;
   const free = freeBytes(o.tmp);
   log(
-    `hubsync vdir benchmark: sizes ${o.sizes.map(int).join(', ')}, ${o.runs} run(s) of the cheap phases` +
+    `hubsync vdir benchmark: sizes ${o.sizes.map(int).join(', ')}, ${o.initialRuns} initial sync(s) and ${o.runs} run(s) of the cheap phases` +
       `${o.profile ? ', PROFILE mode (instrumented, slower)' : ''}${o.plannerFix ? ', EXPERIMENT: planner fix (entities looked up by primary key)' : ''}` +
       `${o.sharedPhones ? '' : ', EXPERIMENT: no shared switchboard numbers in the data'}`,
   );
@@ -509,7 +549,7 @@ async function vdirMain(argv: string[], recorded: string[]): Promise<number> {
       startedAt,
       finishedAt: new Date().toISOString(),
       machine,
-      options: { sizes: o.sizes, runs: o.runs, seed: o.seed, quick: o.quick, profile: o.profile, env: o.env, plannerFix: o.plannerFix, sharedPhones: o.sharedPhones, initialOnly: o.initialOnly },
+      options: { sizes: o.sizes, runs: o.runs, seed: o.seed, quick: o.quick, profile: o.profile, env: o.env, plannerFix: o.plannerFix, sharedPhones: o.sharedPhones, initialOnly: o.initialOnly, initialRuns: o.initialRuns },
       sizes,
       verdicts: [],
       failures,
