@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark of docs/benchmarks.md, one after another — Google and Microsoft
  * 365 (on their emulators, seconds each; google/run.ts, microsoft/run.ts, each in a child process),
- * then the vdir one (15+ minutes), which is this file's own work: sync generated address books
+ * then the vdir one (8–40 minutes), which is this file's own work: sync generated address books
  * through three vdir spokes with the real engine and record wall time, CPU time, peak memory and
  * throughput (docs/benchmarks.md, bench/results/).
  *
