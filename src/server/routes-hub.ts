@@ -6,6 +6,7 @@
  * contact's history and restore; a spoke's Sync options with the preview (dry run) before its
  * first two-way sync; Sync now.
  */
+import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { contactLabels, heldDeletes, hubContact, hubContacts, hubJournal, hubRuns, hubStatus, openConflicts, runProblems, type RunRow } from '../app/queries.js';
 import { dismissReview, openReviews } from '../app/reviews.js';
@@ -14,6 +15,9 @@ import { spokeOptionsSchema, writePolicy, type SpokeOptions } from '../engine/pl
 import { problemLine, type RunSummary } from '../engine/run/report.js';
 import { syncHub, type EngineDeps } from '../engine/run/sync-hub.js';
 import type { ConnectorEnv } from '../connectors/kit/contract.js';
+import { parseVdirConfig } from '../connectors/vdir/config.js';
+import { isManyCardsProblem } from '../connectors/vdir/lift.js';
+import { splitExport, type SplitOutcome } from '../connectors/vdir/split-export.js';
 import { getSpoke, listSpokes, removeSpoke, setSpokeOptions, type Hub, type Spoke } from '../store/hubs.js';
 import { cardSummary } from '../model/card-fields.js';
 import type { ServerDeps } from './context.js';
@@ -335,12 +339,20 @@ ${runs.slice(0, 15).map((r) => html`<tr><td>${when(req, r.startedAt)}</td><td>${
     const r = await runProblems(deps.db, hub.id, req.params.runId);
     if (!r) throw new HttpError(404, t('error.notFound'));
     const total = r.spokes.reduce((n, sp) => n + sp.count, 0);
+    const byName = new Map((await listSpokes(deps.db, hub.id)).map((s) => [s.name, s]));
+    // An export of a whole address book in a vCard folder: offered to be split here, as
+    // `hubsync split-vcards` does, for whoever cannot run a command on the server.
+    const fix = (spokeName: string, p: RunSummary['spokes'][number]['problems'][number]): Html | string => {
+      const spoke = byName.get(spokeName);
+      if (spoke?.type !== 'vdir' || !isManyCardsProblem(p)) return '';
+      return html` ${postButton(req, `/hubs/${hub.id}/spokes/${spoke.id}/split`, t('problems.split'), { cls: 'secondary', fields: { file: p.item } })}`;
+    };
     return sendPage(reply, layout(req, deps, t('problems.title'), html`
 <p><a href="/hubs/${hub.id}">← ${hub.name}</a></p>
 <h1>${t('problems.title')}</h1>
 <p>${t('problems.intro', { when: when(req, r.run.startedAt), n: String(total) })}</p>
 ${r.spokes.filter((sp) => sp.count > 0).map((sp) => html`<h2>${sp.name}</h2>
-<ul class="problems">${sp.problems.map((p) => html`<li>${problemLine(p)}</li>`)}</ul>
+<ul class="problems">${sp.problems.map((p) => html`<li>${problemLine(p)}${fix(sp.name, p)}</li>`)}</ul>
 ${sp.count > sp.problems.length ? html`<p class="small muted">${t('problems.more', { n: String(sp.count - sp.problems.length) })}</p>` : ''}`)}
 <p class="small muted">${t('problems.once')}</p>`, { wide: true }));
   });
@@ -541,6 +553,37 @@ ${mine.planned.slice(0, 200).map((p) => html`<tr><td>${opLabel(p.op)}</td><td>${
   <a class="button secondary" href="/hubs/${hub.id}/spokes/${spoke.id}">${t('common.cancel')}</a>
 </div>`, { wide: true });
   };
+
+  // A file of a vCard folder that holds many contacts (an export), written as a file per contact
+  // beside it and renamed FILE.split (split-export.ts); under the hub's run guard, as a sync reads
+  // that folder.
+  app.post('/hubs/:hubId/spokes/:spokeId/split', async (req: FastifyRequest<SpokeParams & { Body: Body }>, reply) => {
+    const t = req.hs.t;
+    const { hub, spoke } = await spokeOf(req);
+    if (spoke.type !== 'vdir') throw new HttpError(400, t('problems.splitNotFolder'));
+    const file = one(req.body?.file);
+    // A name in the spoke's folder, never a path that leads out of it.
+    if (file === '' || file === '.' || file === '..' || file !== path.basename(file) || /[\\/\0]/.test(file)) throw new HttpError(400, t('problems.splitBadFile'));
+    const folder = parseVdirConfig(spoke.config).path;
+    const r = await decide(req, hub, async (): Promise<SplitOutcome | { kind: 'failed'; error: string }> => {
+      try {
+        return await splitExport(path.join(folder, file));
+      } catch (e) {
+        return { kind: 'failed', error: (e as Error).message };
+      }
+    });
+    if (r) {
+      await flash(
+        req,
+        r.kind === 'split'
+          ? t('problems.splitDone', { n: String(r.cards), file, aside: path.basename(r.aside) })
+          : r.kind === 'failed'
+            ? t('problems.splitFailed', { file, error: r.error })
+            : t('problems.splitNothing', { file }),
+      );
+    }
+    return reply.redirect(`/hubs/${hub.id}`);
+  });
 
   app.post('/hubs/:hubId/spokes/:spokeId/sync', async (req: FastifyRequest<SpokeParams>, reply) => {
     const { hub, spoke } = await spokeOf(req);

@@ -146,6 +146,44 @@ describe('problems with single contacts', () => {
   });
 });
 
+describe('an export of a whole address book in a vCard folder', () => {
+  it('the problems page offers to split it; the next sync brings every contact in', async () => {
+    const spokeA = (await ts.web.deps.db.selectFrom('spokes').select('id').where('hub_id', '=', hubId).where('name', '=', 'A').executeTakeFirstOrThrow()).id;
+    const cards = [vcard('ex1', 'Export One', 'ex1@example.com'), vcard('ex2', 'Export Two', 'ex2@example.com'), vcard('ex3', 'Export Three', 'ex3@example.com')];
+    writeFileSync(path.join(folderA, 'export.vcf'), cards.join(''));
+    const run = await ts.web.deps.runner.run(hubId, { reason: 'manual' });
+    const page = await owner.get(`/hubs/${hubId}/runs/${run?.runId}/problems`);
+    expect(page.body).toContain('export.vcf [VCARD]: holds 3 contacts; only the first was read');
+    expect(page.body).toContain(`action="/hubs/${hubId}/spokes/${spokeA}/split"`);
+    expect(page.body).toContain('name="file" value="export.vcf"');
+    // Only for that problem: not for the unreadable file nor the bad phone number.
+    expect(page.body.match(/\/split"/g)).toHaveLength(1);
+
+    // A name that leads out of the folder, or a spoke that is not a folder: refused, nothing touched.
+    expect((await owner.post(`/hubs/${hubId}/spokes/${spokeA}/split`, { file: '../b/export.vcf' })).status).toBe(400);
+    expect((await owner.post(`/hubs/${hubId}/spokes/${spokeA}/split`, { file: '' })).status).toBe(400);
+    // Without the form's token: refused as every other form.
+    expect((await owner.post(`/hubs/${hubId}/spokes/${spokeA}/split`, { file: 'export.vcf' }, { csrf: null })).status).toBe(403);
+    expect(readdirSync(folderA)).toContain('export.vcf');
+
+    expect((await owner.post(`/hubs/${hubId}/spokes/${spokeA}/split`, { file: 'export.vcf' })).status).toBe(302);
+    const files = readdirSync(folderA);
+    expect(files).not.toContain('export.vcf');
+    expect(files).toContain('export.vcf.split');
+    expect(files).toEqual(expect.arrayContaining(['ex1.vcf', 'ex2.vcf', 'ex3.vcf']));
+    expect(readFileText(path.join(folderA, 'ex2.vcf'))).toBe(cards[1]);
+    expect((await owner.get(`/hubs/${hubId}`)).body).toContain('The 3 contacts of export.vcf are now in files of their own, and export.vcf was renamed export.vcf.split.');
+
+    // Asked again (a second click): nothing left to split, said so.
+    expect((await owner.post(`/hubs/${hubId}/spokes/${spokeA}/split`, { file: 'export.vcf' })).status).toBe(302);
+    expect((await owner.get(`/hubs/${hubId}`)).body).toContain('Could not split export.vcf: Cannot read');
+
+    await ts.web.deps.runner.run(hubId, { reason: 'manual' });
+    const inB = readdirSync(folderB).map((f) => readFileText(path.join(folderB, f)));
+    for (const e of ['ex1@example.com', 'ex2@example.com', 'ex3@example.com']) expect(inB.filter((t) => t.includes(e))).toHaveLength(1);
+  });
+});
+
 describe('possible duplicates', () => {
   it('are listed on the hub page with where they came from, and "Not the same person" takes one off the list', async () => {
     // Two cards of a new folder both resemble Person5: neither is merged into her, both are listed.

@@ -7,6 +7,15 @@ import type { ItemProblem, RemoteItem } from '../kit/contract.js';
 import { etagOf, modifiedAtOf, type ItemStat } from './fs-io.js';
 import { readMarkerStamp } from './names.js';
 
+/**
+ * Whether a problem a vdir pull reported is a file holding several contacts (an export), which
+ * `splitExport` can split: for the web app's problems page, which offers to. It matches the
+ * message `liftVcf` makes for it (below).
+ */
+export function isManyCardsProblem(p: { field?: string | undefined; message: string }): boolean {
+  return p.field === 'VCARD' && /: holds \d+ contacts; only the first was read/.test(p.message);
+}
+
 export type LiftResult =
   | { kind: 'item'; item: RemoteItem; problems: ItemProblem[] }
   /** Not a vCard at all: reported, and the file is left as it is. */
