@@ -16,7 +16,6 @@ import { problemLine, type RunSummary } from '../engine/run/report.js';
 import { syncHub, type EngineDeps } from '../engine/run/sync-hub.js';
 import type { ConnectorEnv } from '../connectors/kit/contract.js';
 import { parseVdirConfig } from '../connectors/vdir/config.js';
-import { isManyCardsProblem } from '../connectors/vdir/lift.js';
 import { splitExport, type SplitOutcome } from '../connectors/vdir/split-export.js';
 import { getSpoke, listSpokes, removeSpoke, setSpokeOptions, type Hub, type Spoke } from '../store/hubs.js';
 import { cardSummary } from '../model/card-fields.js';
@@ -344,7 +343,7 @@ ${runs.slice(0, 15).map((r) => html`<tr><td>${when(req, r.startedAt)}</td><td>${
     // `hubsync split-vcards` does, for whoever cannot run a command on the server.
     const fix = (spokeName: string, p: RunSummary['spokes'][number]['problems'][number]): Html | string => {
       const spoke = byName.get(spokeName);
-      if (spoke?.type !== 'vdir' || !isManyCardsProblem(p)) return '';
+      if (spoke?.type !== 'vdir' || p.remedy !== 'split-file') return '';
       return html` ${postButton(req, `/hubs/${hub.id}/spokes/${spoke.id}/split`, t('problems.split'), { cls: 'secondary', fields: { file: p.item } })}`;
     };
     return sendPage(reply, layout(req, deps, t('problems.title'), html`

@@ -57,7 +57,11 @@ export interface ItemProblem {
   id: string;
   field?: string;
   message: string;
+  /** A fix the app can offer for it: `split-file`, a file holding many items (an export). */
+  remedy?: ProblemRemedy;
 }
+
+export type ProblemRemedy = 'split-file';
 
 export interface PullRequest {
   /** The cursor the last complete pull returned, or null for a full listing. */

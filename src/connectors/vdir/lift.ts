@@ -7,15 +7,6 @@ import type { ItemProblem, RemoteItem } from '../kit/contract.js';
 import { etagOf, modifiedAtOf, type ItemStat } from './fs-io.js';
 import { readMarkerStamp } from './names.js';
 
-/**
- * Whether a problem a vdir pull reported is a file holding several contacts (an export), which
- * `splitExport` can split: for the web app's problems page, which offers to. It matches the
- * message `liftVcf` makes for it (below).
- */
-export function isManyCardsProblem(p: { field?: string | undefined; message: string }): boolean {
-  return p.field === 'VCARD' && /: holds \d+ contacts; only the first was read/.test(p.message);
-}
-
 export type LiftResult =
   | { kind: 'item'; item: RemoteItem; problems: ItemProblem[] }
   /** Not a vCard at all: reported, and the file is left as it is. */
@@ -51,6 +42,8 @@ export function liftVcf({ id, text, stat, notUtf8 = false, defaultRegion, marker
       id,
       field: 'VCARD',
       message: `${id}: holds ${many[1]} contacts; only the first was read (a vCard folder holds one contact per file: \`hubsync split-vcards ${id}\` writes each to a file of its own)`,
+      // split-export.ts; the web app's problems page offers it.
+      remedy: 'split-file',
     };
   }
   if (notUtf8) {

@@ -90,7 +90,7 @@ export async function pullInbound(ctx: RunContext, rt: SpokeRuntime, renew: () =
     listed += page.unchanged.length + page.items.length;
     report.pulled.items += page.items.length;
     report.pulled.unchanged += page.unchanged.length;
-    for (const p of page.problems) addProblem(report, { item: p.id, ...(p.field ? { field: p.field } : {}), message: p.message });
+    for (const p of page.problems) addProblem(report, { item: p.id, ...(p.field ? { field: p.field } : {}), message: p.message, ...(p.remedy ? { remedy: p.remedy } : {}) });
     if (page.complete) complete = true;
     if (page.cursor !== undefined) nextCursor = page.cursor;
     await applyItems(ctx, rt, page.items, (id) => shown.has(id));

@@ -2,12 +2,14 @@
  * What a run reports, per spoke and in total: the machine-readable summary the CLI prints with
  * `--json`, stores with the run, and shows in `status`.
  */
+import type { ProblemRemedy } from '../../connectors/kit/contract.js';
 
 export interface ItemProblemReport {
   /** The spoke's id of the item (a file name, an href), or the hub contact id. */
   item: string;
   field?: string;
   message: string;
+  remedy?: ProblemRemedy;
 }
 
 export interface PlannedOp {
